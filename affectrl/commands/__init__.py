@@ -1,0 +1,1 @@
+"""Subcommands of the `affectrl` CLI, one module per stage."""

@@ -1,0 +1,206 @@
+"""Bad input: every failure names the file and the record; unsafe pickles never execute."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from affectrl.data import DataError, load_dataset
+from affectrl.data.byo import load_byo
+from affectrl.data.iemocap import load_iemocap_features, load_iemocap_text
+from affectrl.data.meld import load_meld
+from affectrl.data.mosi import load_mosi
+from affectrl.data.ravdess import load_ravdess
+from affectrl.data.safe_pickle import safe_load
+
+MARKER = "affectrl_pwned_marker"
+
+
+class _Exploit:
+    def __init__(self, target: Path):
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.write_text, (self.target, MARKER))
+
+
+def test_malicious_pickle_refused_without_executing(tmp_path):
+    target = tmp_path / "owned.txt"
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps([{"a": 1}, _Exploit(target)]))
+    with pytest.raises(DataError, match="evil.pkl.*refused to load global"):
+        safe_load(evil)
+    assert not target.exists()
+
+
+def test_os_system_pickle_refused(tmp_path):
+    evil = tmp_path / "evil2.pkl"
+    # Protocol-0 pickle calling os.system("touch ...") on load.
+    evil.write_bytes(b"cos\nsystem\n(S'touch " + str(tmp_path / "x").encode() + b"'\ntR.")
+    with pytest.raises(DataError, match="os.system"):
+        safe_load(evil)
+    assert not (tmp_path / "x").exists()
+
+
+def test_safe_pickle_allows_plain_data_and_arrays(tmp_path):
+    data = [{"v": [1, 2]}, ("a", 1.5), np.arange(6, dtype=np.float32).reshape(2, 3)]
+    path = tmp_path / "ok.pkl"
+    path.write_bytes(pickle.dumps(data))
+    loaded = safe_load(path)
+    assert loaded[0] == {"v": [1, 2]}
+    np.testing.assert_array_equal(loaded[2], data[2])
+
+
+def _write_iemocap(root: Path, labels: list[int], sentences: list[str] | None = None) -> None:
+    (root / "iemocap").mkdir(parents=True, exist_ok=True)
+    n = len(labels)
+    items = [
+        {"d1": ["M"] * n},
+        {"d1": labels},
+        {"d1": sentences if sentences is not None else ["hi"] * n},
+        ["d1"],
+        [],
+        [],
+    ]
+    (root / "iemocap" / "iemocap_text.pkl").write_bytes(pickle.dumps(items))
+
+
+def test_iemocap_unknown_label_names_record(tmp_path):
+    _write_iemocap(tmp_path, [0, 9])
+    with pytest.raises(DataError, match=r"iemocap_text.pkl \[record d1\].*label 9 at utterance 1"):
+        load_iemocap_text(tmp_path)
+
+
+def test_iemocap_ragged_and_empty(tmp_path):
+    _write_iemocap(tmp_path, [0, 1], sentences=["only one"])
+    with pytest.raises(DataError, match=r"\[record d1\].*texts has 1 entries"):
+        load_iemocap_text(tmp_path)
+    _write_iemocap(tmp_path, [], sentences=[])
+    with pytest.raises(DataError, match=r"\[record d1\].*empty dialogue"):
+        load_iemocap_text(tmp_path)
+
+
+def test_iemocap_nine_tuple_fixture():
+    path = Path(__file__).parent / "fixtures" / "iemocap_features_tiny.pkl"
+    ds = load_iemocap_features(path, dev_every=2)
+    assert ds.feature_dims() == {"text": 100, "audio": 100, "visual": 512}
+    assert len(ds.splits["test"]) == 1 and len(ds.splits["dev"]) == 1
+    assert sum(len(d) for d in ds.dialogues()) == 12
+    assert ds.splits["train"][0].texts[0].startswith("utterance")
+
+
+def test_iemocap_nine_tuple_wrong_dim_and_nan(tmp_path):
+    items = safe_load(Path(__file__).parent / "fixtures" / "iemocap_features_tiny.pkl")
+    vid = items[7][0]
+    items[4][vid] = np.zeros((len(items[2][vid]), 99))
+    items[4][items[7][1]] = np.zeros((len(items[2][items[7][1]]), 100))
+    bad = tmp_path / "bad.pkl"
+    bad.write_bytes(pickle.dumps(items))
+    with pytest.raises(
+        DataError, match=r"bad.pkl.*(expected 100 feature dimensions, got 99|got 100)"
+    ):
+        load_iemocap_features(bad)
+    items = safe_load(Path(__file__).parent / "fixtures" / "iemocap_features_tiny.pkl")
+    items[3][vid] = np.full_like(items[3][vid], np.nan)
+    bad.write_bytes(pickle.dumps(items))
+    with pytest.raises(DataError, match=rf"\[record {vid} text\].*non-finite"):
+        load_iemocap_features(bad)
+
+
+def _copy_meld(data_root: Path, tmp_path: Path) -> Path:
+    shutil.copytree(data_root / "meld", tmp_path / "meld")
+    return tmp_path / "meld"
+
+
+def test_meld_missing_column_and_unknown_label(data_root, tmp_path):
+    meld = _copy_meld(data_root, tmp_path)
+    dev = meld / "dev_sent_emo.csv"
+    lines = dev.read_text(encoding="utf-8").splitlines()
+    dev.write_text("\n".join(lines[:1] + [lines[1].replace(",sadness,", ",bored,", 1)] + lines[2:]))
+    with pytest.raises(
+        DataError, match=r"dev_sent_emo.csv \[record row 2\]: unknown label 'bored'"
+    ):
+        load_meld(tmp_path)
+    dev.write_text("\n".join([lines[0].replace("Speaker", "Who")] + lines[1:]))
+    with pytest.raises(DataError, match=r"dev_sent_emo.csv: missing columns \['Speaker'\]"):
+        load_meld(tmp_path)
+
+
+def test_meld_malformed_row(data_root, tmp_path):
+    meld = _copy_meld(data_root, tmp_path)
+    dev = meld / "dev_sent_emo.csv"
+    lines = dev.read_text(encoding="utf-8").splitlines()
+    lines[3] = "3,text,Joey,neutral,neutral,notanumber,1,8,21,a,b"
+    dev.write_text("\n".join(lines))
+    with pytest.raises(DataError, match=r"\[record row 4\]: Dialogue_ID and Utterance_ID"):
+        load_meld(tmp_path)
+
+
+def test_mosi_bad_feature_row(data_root, tmp_path):
+    shutil.copytree(data_root / "mosi", tmp_path / "mosi")
+    audio = tmp_path / "mosi" / "audio" / "audio_test0.csv"
+    lines = audio.read_text().splitlines()
+    lines[4] = lines[4].replace('"', "").split(",", 1)[1]  # drop one feature
+    audio.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"audio_test0.csv \[record row 5 .*expected 73 feature"):
+        load_mosi(tmp_path)
+    lines[4] = "nan," + lines[4]
+    audio.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"audio_test0.csv \[record row 5 .*non-finite"):
+        load_mosi(tmp_path)
+
+
+def test_ravdess_truncated_and_non_wav(data_root, tmp_path):
+    actor = tmp_path / "ravdess" / "Actor_01"
+    actor.mkdir(parents=True)
+    src = data_root / "ravdess" / "Actor_01" / "03-01-01-01-01-01-01.wav"
+    (actor / src.name).write_bytes(src.read_bytes()[:2000])
+    with pytest.raises(DataError, match=r"03-01-01-01-01-01-01.wav: truncated WAV"):
+        load_ravdess(tmp_path)
+    (actor / src.name).write_bytes(b"ID3 this is an mp3 really")
+    with pytest.raises(DataError, match=r"03-01-01-01-01-01-01.wav: not a WAV file"):
+        load_ravdess(tmp_path)
+
+
+def test_byo_csv_with_features(tmp_path):
+    folder = tmp_path / "mine"
+    (folder / "features").mkdir(parents=True)
+    (folder / "utterances.csv").write_text(
+        "dialogue_id,order,speaker,label,split,text\n"
+        "a,1,x,happy,train,second\n"
+        "a,0,y,sad,train,first\n"
+        "b,0,x,happy,test,only\n"
+    )
+    np.save(folder / "features" / "audio.npy", np.arange(12, dtype=np.float32).reshape(3, 4))
+    ds = load_byo(folder)
+    assert ds.label_names == ["happy", "sad"]
+    a = ds.splits["train"][0]
+    assert a.texts == ["first", "second"] and a.labels.tolist() == [1, 0]
+    np.testing.assert_array_equal(a.features["audio"][0], [4, 5, 6, 7])
+    assert load_dataset(f"byo:{folder}").counts()["test"]["utterances"] == 1
+
+
+def test_byo_jsonl_errors(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "utterances.jsonl").write_text(
+        '{"dialogue_id": "a", "order": 0, "speaker": "x", "label": "happy", "split": "train"}\n'
+        '{"dialogue_id": "a", "order": "one", "speaker": "x", "label": "happy", "split": "train"}\n'
+    )
+    with pytest.raises(DataError, match=r"utterances.jsonl \[record row 2\]: order must be"):
+        load_byo(folder)
+    (folder / "utterances.jsonl").write_text('{"dialogue_id": "a"}\nnot json\n')
+    with pytest.raises(DataError, match=r"\[record line 2\]: not a JSON object"):
+        load_byo(folder)
+    (folder / "utterances.jsonl").write_text('{"dialogue_id": "a", "order": 0}\n')
+    with pytest.raises(DataError, match=r"missing columns \['speaker', 'label', 'split'\]"):
+        load_byo(folder)
+
+
+def test_unknown_dataset_name():
+    with pytest.raises(KeyError, match="unknown dataset 'nope'"):
+        load_dataset("nope")
