@@ -160,3 +160,17 @@ def test_attach_shipped_requires_the_features():
         attach_features(_toy_dataset(), {"audio": "shipped"})
     with pytest.raises(DataError, match="no audio media"):
         attach_features(_toy_dataset(), {"audio": "egemaps"})
+
+
+def test_meld_label_views_share_one_store_folder(monkeypatch, tmp_path):
+    import affectrl.features.extract as extract
+
+    monkeypatch.setattr(extract, "get_encoder", lambda name, modality, batch: CountingEncoder())
+    store = FeatureStore(tmp_path)
+    views = []
+    for name in ("meld7", "meld3"):
+        ds = _toy_dataset()
+        ds.name = name
+        views.append(extract.extract_modality(ds, "text", "fake", store=store, progress=False))
+    assert views[1].cache_hit and views[0].folder == views[1].folder
+    assert views[0].folder.parent.name == "meld"

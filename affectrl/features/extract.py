@@ -17,6 +17,14 @@ SHIPPED = "shipped"
 CHUNK_SIZES = {"text": 512, "audio": 32, "visual": 16}
 # Media keys a modality's raw inputs may be listed under in Dialogue.media.
 MEDIA_KEYS = {"audio": ("audio",), "visual": ("visual", "video")}
+# Datasets that are label views of the same utterances share one store namespace (the chunk
+# digests still check every id and input, so sharing can never return another text's vector).
+SHARED_NAMESPACES = {"meld7": "meld", "meld3": "meld"}
+
+
+def store_namespace(ds: DialogueDataset) -> str:
+    """The dataset part of the store key: `ds.name`, or the namespace it shares."""
+    return SHARED_NAMESPACES.get(ds.name, ds.name)
 
 
 def key_settings(encoder: Encoder, transform: RawTransform | None) -> dict[str, Any]:
@@ -94,7 +102,7 @@ def extract_modality(
     """Features of every utterance of `ds` for one modality, from the store or freshly encoded."""
     ids, items = modality_inputs(ds, modality)
     return extract_items(
-        ds.name,
+        store_namespace(ds),
         encoder,
         ids,
         items,
