@@ -54,8 +54,9 @@ class _SpecTransform:
 
 def with_spec(fn: Callable[[Any, RawItem], Any], spec: str | dict) -> RawTransform:
     """Wrap `fn(signal, item)` as a transform whose cache identity is `spec`."""
-    transform_spec(_SpecTransform(fn, spec))  # validates the spec now, not mid-extraction
-    return _SpecTransform(fn, spec)
+    transform = _SpecTransform(fn, spec)
+    transform_spec(transform)  # validates the spec now, not mid-extraction
+    return transform
 
 
 def transform_spec(transform: RawTransform | None) -> str | dict | None:
