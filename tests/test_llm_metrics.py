@@ -114,7 +114,9 @@ def test_eval_command_on_completions(tmp_path: Path, capsys: pytest.CaptureFixtu
     ]
     path = _write_jsonl(tmp_path / "preds.jsonl", records)
     out = tmp_path / "metrics.json"
-    code = main(["llm", "eval", "--predictions", str(path), "--labels", "neutral,joy,sadness,anger"])
+    code = main(
+        ["llm", "eval", "--predictions", str(path), "--labels", "neutral,joy,sadness,anger"]
+    )
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["closed_set"]["accuracy"] == pytest.approx(2 / 4)
