@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,3 +201,13 @@ def test_rewards_registry_and_trl_signature() -> None:
         out = fn(completions, prompts=["p", "p"], completion_ids=[[1], [2]], **kwargs)
         assert isinstance(out, list) and len(out) == 2, name
         assert out[0] == 1.0 and out[1] == 0.0, name
+
+
+def test_core_llm_modules_do_not_import_the_llm_extra() -> None:
+    code = (
+        "import sys, affectrl.cli, affectrl.llm.rewards, affectrl.llm.metrics, "
+        "affectrl.llm.prompts, affectrl.llm.evaluation, affectrl.llm.grpo\n"
+        "heavy = [m for m in ('trl', 'transformers', 'datasets', 'peft') if m in sys.modules]\n"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
