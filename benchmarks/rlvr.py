@@ -11,6 +11,12 @@
    (group size 4, 4 completions per step, 16 new tokens, KL 0.04) on CPU; `grpo_2step_s` is the
    wall time of `run_grpo` (model load, trainer set-up, 2 steps, saving).
 
+3. `--memory-probe ARCH:MODE,...` (GPU): peak GPU memory of the recipe on randomly initialised
+   models with the shapes of real ones (ARCHS; MODE full or lora), bf16, G = batch = 8, KL 0.04,
+   completions of `--completion-length` tokens (a random model rarely stops early, so every
+   completion runs to the limit: the worst case), 2 steps. Random weights take the same memory
+   as trained ones of the same shapes.
+
 Last line: one JSON object.
 """
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -128,13 +135,126 @@ def time_grpo() -> dict:
     }
 
 
+# Shapes from the published config.json of the Qwen2.5 instruct models (Apache-2.0).
+ARCHS = {
+    "qwen2.5-0.5b": dict(
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        vocab_size=151936,
+        tie_word_embeddings=True,
+    ),
+    "qwen2.5-1.5b": dict(
+        hidden_size=1536,
+        intermediate_size=8960,
+        num_hidden_layers=28,
+        num_attention_heads=12,
+        num_key_value_heads=2,
+        vocab_size=151936,
+        tie_word_embeddings=True,
+    ),
+    "qwen2.5-7b": dict(
+        hidden_size=3584,
+        intermediate_size=18944,
+        num_hidden_layers=28,
+        num_attention_heads=28,
+        num_key_value_heads=4,
+        vocab_size=152064,
+        tie_word_embeddings=False,
+    ),
+}
+
+
+def probe_dataset():
+    """8 synthetic dialogues of 6 turns: prompts of a typical length for window 5."""
+    import numpy as np
+
+    from affectrl.data import Dialogue, DialogueDataset
+
+    line = "I told you already that I would be there at eight and you still did not wait for me"
+    dialogues = [
+        Dialogue(id=f"d{k}", speakers=["A", "B"] * 3, labels=np.arange(6) % 6, texts=[line] * 6)
+        for k in range(8)
+    ]
+    names = ["neutral", "joy", "sadness", "anger", "surprise", "fear"]
+    return DialogueDataset("probe", names, {"train": dialogues})
+
+
+def memory_probe(arch: str, mode: str, completion_length: int, steps: int = 2) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    from affectrl.llm.grpo import GrpoSettings, run_grpo
+    from affectrl.llm.prompts import build_prompts
+    from affectrl.llm.tiny import make_tokenizer
+
+    tokenizer = make_tokenizer()
+    ids = dict(pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+    config = Qwen2Config(**ARCHS[arch], max_position_embeddings=32768, **ids)
+    with tempfile.TemporaryDirectory(dir=os.environ.get("PROBE_TMP")) as tmp:
+        with torch.device("cuda"):
+            model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+        params = sum(p.numel() for p in model.parameters())
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        del model
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        prompts = build_prompts(probe_dataset(), "train")
+        prompt_tokens = max(
+            len(tokenizer(tokenizer.apply_chat_template(p, tokenize=False))["input_ids"])
+            for p in prompts["prompt"]
+        )
+        settings = GrpoSettings(
+            model=tmp,
+            output_dir=str(Path(tmp) / "run"),
+            num_generations=8,
+            batch_size=8,
+            max_steps=steps,
+            beta=0.04,
+            max_completion_length=completion_length,
+            lora=mode == "lora",
+        )
+        t = time.perf_counter()
+        try:
+            run_grpo(settings, prompts)
+            error = None
+        except torch.OutOfMemoryError as exc:
+            error = f"out of memory: {str(exc).splitlines()[0]}"
+        seconds = time.perf_counter() - t
+    return {
+        "arch": arch,
+        "mode": mode,
+        "params_b": params / 1e9,
+        "prompt_tokens_max": prompt_tokens,
+        "completion_tokens": completion_length,
+        "peak_allocated_gib": torch.cuda.max_memory_allocated() / 2**30,
+        "peak_reserved_gib": torch.cuda.max_memory_reserved() / 2**30,
+        "run_s": seconds,
+        "error": error,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the GRPO run")
     parser.add_argument("--skip-grpo", action="store_true")
+    parser.add_argument("--memory-probe", help="GPU: ARCH:MODE,... e.g. qwen2.5-0.5b:full")
+    parser.add_argument("--completion-length", type=int, default=256)
     args = parser.parse_args()
+
+    if args.memory_probe:
+        probes = []
+        for item in args.memory_probe.split(","):
+            arch, mode = item.split(":")
+            probes.append(memory_probe(arch, mode, args.completion_length))
+            print(json.dumps(probes[-1]), flush=True)
+        print(json.dumps({"memory_probe": probes}))
+        return
 
     rewards = time_rewards(args.batch, args.repeats)
     print(f"rewards: {rewards['rewards_per_s']:.0f} completions/s through all four rewards")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 SPECIAL_TOKENS = ["<unk>", "<pad>", "<bos>", "<eos>"]
 CHAT_TEMPLATE = (
@@ -32,6 +33,26 @@ COLD_START = [
 ]
 
 
+def make_tokenizer(corpus: Iterable[str] = ()) -> Any:
+    """A word-level `PreTrainedTokenizerFast` on `COLD_START` + `corpus`, with a chat template."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.WordLevelTrainer(special_tokens=SPECIAL_TOKENS)
+    backend.train_from_iterator([*COLD_START, *corpus], trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        bos_token="<bos>",
+        eos_token="<eos>",
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
 def make_tiny_model(
     folder: str | Path,
     corpus: Iterable[str] = (),
@@ -44,23 +65,10 @@ def make_tiny_model(
     The tokenizer's vocabulary is the words of `COLD_START` plus `corpus` (others map to <unk>).
     """
     import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     folder = Path(folder)
-    backend = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    backend.train_from_iterator(
-        [*COLD_START, *corpus], trainers.WordLevelTrainer(special_tokens=SPECIAL_TOKENS)
-    )
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token="<unk>",
-        pad_token="<pad>",
-        bos_token="<bos>",
-        eos_token="<eos>",
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer = make_tokenizer(corpus)
     config = LlamaConfig(
         vocab_size=max(tokenizer.get_vocab().values()) + 1,
         hidden_size=32,
