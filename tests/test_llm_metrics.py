@@ -57,6 +57,12 @@ def test_wheel_metric_skips_gold_off_a_wheel_and_counts_unmappable_gold() -> Non
         assert w[wheel]["samples"] == 1 and w[wheel]["skipped"] == 2
         assert w[wheel]["f1"] == pytest.approx(1.0)
     assert result["unmappable"]["gold"] == 1
+    # a wheel with no sample left is left out of the final mean: "trust" is scored on Plutchik
+    # alone (F = 1), not averaged with three empty wheels
+    only_plutchik = wheel_metric(["trust"], ["trust"])
+    assert only_plutchik["wheels"]["geneva"]["samples"] == 0
+    assert only_plutchik["score"] == pytest.approx(1.0)
+    assert wheel_metric(["anger"], ["table"])["score"] == 0.0
 
 
 def test_wheel_metric_multilabel_and_none() -> None:

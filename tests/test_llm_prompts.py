@@ -66,8 +66,8 @@ def test_gold_answers_score_with_the_rewards() -> None:
 
 
 def test_datasets_form_limit_and_errors() -> None:
+    Dataset = pytest.importorskip("datasets", reason="needs the llm extra").Dataset
     ds = build_prompts(tiny_dataset(), limit=2)
-    from datasets import Dataset
 
     assert isinstance(ds, Dataset) and len(ds) == 2
     assert ds[0]["prompt"][1]["role"] == "user" and ds[0]["answer"] == "neutral"

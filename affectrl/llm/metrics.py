@@ -9,7 +9,8 @@ G and P are the sets of categories of the gold and predicted labels. Per sample
 (both 0 when P is empty: a prediction with no mappable label is a miss, not skipped). Precision and
 recall are averaged over samples, F_w = 2PR / (P + R), and the final score is the mean of F_w over
 the wheels. A sample whose gold labels all fall off wheel w is left out of w (counted in
-`skipped`); labels that map to no category are dropped from P and G and counted.
+`skipped`); a wheel left with no sample is left out of the mean. Labels that map to no category
+are dropped from P and G and counted.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def wheel_metric(
             None for a sample without a parsable answer).
         golds: per sample, the gold labels.
     Returns:
-        {"score": mean F over wheels, "wheels": {wheel: {"precision", "recall", "f1",
+        {"score": mean F over the wheels that scored at least one sample (0 if none),
+        "wheels": {wheel: {"precision", "recall", "f1",
         "samples", "skipped"}}, "unmappable": {"predicted": n, "gold": n, "top": [[label, n]]}}
         where unmappable counts labels in no wheel at all.
     """
@@ -115,8 +117,9 @@ def wheel_metric(
         unmapped = [x for x in labels if lexicon.base_form(x) is None]
         counts[side] = len(unmapped)
         dropped.update(unmapped)
+    scored = [v["f1"] for v in per_wheel.values() if v["samples"]]
     return {
-        "score": sum(v["f1"] for v in per_wheel.values()) / len(per_wheel),
+        "score": sum(scored) / len(scored) if scored else 0.0,
         "wheels": per_wheel,
         "unmappable": {**counts, "top": [[k, n] for k, n in dropped.most_common(10)]},
     }
