@@ -151,11 +151,10 @@ def test_wheel_reward_cases() -> None:
     assert wheel_reward([wrap("angry, table")], answer=["anger"]) == [1.0]
     # unmappable gold: no wheel to score on
     assert wheel_reward([wrap("anger")], answer=["table"]) == [0.0]
-    # empty answer / malformed
-    assert wheel_reward(["<think>a</think><answer></answer>", "anger"], answer=["a", "a"]) == [
-        0.0,
-        0.0,
-    ]
+    # empty answer, no answer block, nested answer blocks
+    nested = "<think>a</think><answer><answer>anger</answer></answer>"
+    empty = "<think>a</think><answer></answer>"
+    assert wheel_reward([empty, "anger", nested], answer=["anger"] * 3) == [0.0, 0.0, 0.0]
 
 
 def test_similarity_reward_cases() -> None:
@@ -175,12 +174,12 @@ def test_similarity_reward_cases() -> None:
     # love = mean of joy (0 deg) and trust (45 deg) = (0.8536, 0.3536); distance to (1, 0) is
     # sqrt(0.1464^2 + 0.3536^2) = 0.3827 -> 0.8087
     assert similarity_reward([wrap("love")], answer=gold) == [pytest.approx(0.80866, abs=1e-4)]
-    # unmappable, empty, malformed -> 0
-    assert similarity_reward([wrap("table"), "joy", "<answer></answer>"], answer=gold * 3) == [
-        0.0,
-        0.0,
-        0.0,
-    ]
+    # unmappable, no answer block, empty answer, nested answer -> 0
+    nested = "<think>a</think><answer>joy<answer>joy</answer></answer>"
+    completions = [wrap("table"), "joy", "<answer></answer>", nested]
+    assert similarity_reward(completions, answer=gold * 4) == [0.0, 0.0, 0.0, 0.0]
+    # unmappable gold (e.g. a sentiment label) -> 0
+    assert similarity_reward([wrap("joy")], answer=["non-negative"]) == [0.0]
 
 
 def test_similarity_matrix_for_the_fusion_agent() -> None:
