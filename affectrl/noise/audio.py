@@ -125,16 +125,16 @@ class Babble(AudioCorruption):
 @register("raw", "clip")
 @dataclass(frozen=True)
 class Clip(AudioCorruption):
-    """Hard clipping at `level` times the waveform's peak amplitude (1 = no clipping)."""
+    """Hard clipping at `threshold` times the waveform's peak amplitude (1 = no clipping)."""
 
-    level: float = 0.3
+    threshold: float = 0.3
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_fraction("level", self.level, allow_zero=False)
+        check_fraction("threshold", self.threshold, allow_zero=False)
 
     def apply(self, wave, sr, rng):
-        limit = self.level * float(np.max(np.abs(wave)))
+        limit = self.threshold * float(np.max(np.abs(wave)))
         return np.clip(wave, -limit, limit).astype(np.float32)
 
 

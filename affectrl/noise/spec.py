@@ -1,4 +1,6 @@
-"""Corruptions chosen by name from YAML-able specs, e.g. `{name: gaussian, modality: text, snr_db: -10}`.
+"""Corruptions chosen by name from YAML-able specs.
+
+Example: `{name: gaussian, modality: text, snr_db: -10}`.
 
 A spec is a mapping with `name`, `modality`, an optional `level` (`feature`, the default, or
 `raw`) and the corruption's parameters. The same name means the same kind of damage at both
