@@ -46,7 +46,7 @@ def test_raw_audio_deterministic_per_input(speech):
     other_seed = build({"name": "gaussian", "level": "raw", "snr_db": 5, "seed": 4})
     assert not np.array_equal(noise(wave, sr), other_seed(wave, sr))
     assert noise.cache_key != other_seed.cache_key
-    assert noise.cache_key == spec_key(noise.spec())
+    assert noise.cache_key == spec_key(noise.spec)
 
 
 def test_clip_and_drop_segments(speech):
@@ -54,7 +54,7 @@ def test_clip_and_drop_segments(speech):
     clipped = build({"name": "clip", "level": "raw", "modality": "audio", "threshold": 0.2})
     out = clipped(wave, sr)
     assert np.abs(out).max() <= 0.2 * np.abs(wave).max() + 1e-7
-    assert clipped.spec()["threshold"] == 0.2 and clipped.spec()["level"] == "raw"
+    assert clipped.spec["threshold"] == 0.2 and clipped.spec["level"] == "raw"
     dropped = build({"name": "drop_segments", "level": "raw", "fraction": 0.5, "segment_ms": 50})(
         wave, sr
     )
@@ -102,7 +102,7 @@ def test_text_corruptions():
     vocab = ["liked", "likes", "movies", "ending", "bed", "bat"]
     asr = build({"name": "asr_substitute", "level": "raw", "fraction": 1.0, "vocabulary": vocab})
     out = asr(text).split()
-    assert len(out) == 10 and sum(a != b for a, b in zip(out, text.split())) >= 8
+    assert len(out) == 10 and sum(a != b for a, b in zip(out, text.split(), strict=True)) >= 8
     assert asr(text) == asr(text)
     assert out[4] == "MOVIES"
 
@@ -126,3 +126,15 @@ def test_bad_raw_specs(spec, message):
     with pytest.raises(ValueError) as info:
         build(spec)
     assert message in str(info.value)
+
+
+def test_raw_corruption_plugs_into_the_feature_transform_hook(speech):
+    from affectrl.features import extract_audio, transform_spec
+
+    _, _, files = speech
+    noise = build({"name": "gaussian", "level": "raw", "modality": "audio", "snr_db": 0})
+    assert transform_spec(noise) == noise.spec
+    clean, noisy = extract_audio(files[:2]), extract_audio(files[:2], transform=noise)
+    assert clean.shape == noisy.shape == (2, 88)
+    assert not np.allclose(clean, noisy)
+    np.testing.assert_array_equal(noisy, extract_audio(files[:2], transform=noise))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -47,7 +48,11 @@ def _as_wave(wave: np.ndarray) -> np.ndarray:
 class AudioCorruption(RawCorruption):
     MODALITY = "audio"
 
-    def __call__(self, wave: np.ndarray, sr: int) -> np.ndarray:
+    def __call__(self, wave: np.ndarray, item: Any) -> np.ndarray:
+        """wave float [N] -> float32 [N]; item: a RawItem (its sample_rate) or the rate in Hz."""
+        sr = getattr(item, "sample_rate", item)
+        if not isinstance(sr, int) or sr <= 0:
+            raise ValueError(f"{self.name}: need the sample rate in Hz, got {item!r}")
         wave = _as_wave(wave)
         return self.apply(wave, sr, self.rng(wave.tobytes()))
 

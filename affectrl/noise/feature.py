@@ -143,7 +143,9 @@ class FeatureCorruption:
     def severity(self) -> float:
         return 1.0
 
+    @property
     def spec(self) -> dict[str, Any]:
+        """The YAML-able spec that rebuilds this corruption."""
         return spec_of(self)
 
     def select(self, present: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -330,8 +332,9 @@ class Compose:
 
     parts: tuple[FeatureCorruption, ...] = ()
 
+    @property
     def spec(self) -> list[dict[str, Any]]:
-        return [p.spec() for p in self.parts]
+        return [p.spec for p in self.parts]
 
     def __call__(self, batch: DialogueBatch, seed: int) -> DialogueBatch:
         batch = replace(batch, corruption=_report_of(batch))

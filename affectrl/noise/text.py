@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from typing import Any
 
 from .raw import RawCorruption
 from .spec import check_fraction, register
@@ -19,7 +20,8 @@ CONFUSABLE = {
 class TextCorruption(RawCorruption):
     MODALITY = "text"
 
-    def __call__(self, text: str) -> str:
+    def __call__(self, text: str, item: Any = None) -> str:
+        """One transcript -> the corrupted transcript (item: the RawItem, unused)."""
         if not isinstance(text, str):
             raise ValueError(f"expected a transcript string, got {type(text).__name__}")
         words = text.split()

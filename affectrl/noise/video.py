@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -24,7 +25,8 @@ def _as_frames(frames: np.ndarray) -> np.ndarray:
 class VideoCorruption(RawCorruption):
     MODALITY = "visual"
 
-    def __call__(self, frames: np.ndarray) -> np.ndarray:
+    def __call__(self, frames: np.ndarray, item: Any = None) -> np.ndarray:
+        """frames [F, H, W, C] -> same shape and dtype (item: the RawItem, unused)."""
         frames = _as_frames(frames)
         out = self.apply(frames, self.rng(np.ascontiguousarray(frames).tobytes()))
         return out.astype(frames.dtype, copy=False)
