@@ -52,7 +52,7 @@ DEFAULTS: dict[str, Any] = {
         "select_metric": "weighted_f1",
         "select": "dev",
         "grad_clip": None,
-        "threads": 2,
+        "threads": 1,
         "eval_test_every_epoch": True,
     },
 }
