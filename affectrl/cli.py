@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from .commands import data_cmd, eval_cmd, extract_cmd, train_cmd
+from .commands import data_cmd, demo_cmd, eval_cmd, extract_cmd, train_cmd
 
 # Each entry adds its subcommand(s) to the parser; the handler is stored as args.func.
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -14,6 +14,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     extract_cmd.register,
     train_cmd.register,
     eval_cmd.register,
+    demo_cmd.register,
 ]
 
 

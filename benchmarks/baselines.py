@@ -149,21 +149,17 @@ def main() -> int:
             results["iemocap6_s_per_epoch"] = s["s_per_epoch"]["mean"]
         elif phase == "speed":
             cfg = apply_overrides(load_config("configs/iemocap6_text_cogmen.yaml"), threads)
-            ours = Run(
-                resolve_config(apply_overrides(cfg, ["train.epochs=2"]), 1),
-                root / "speed_ours",
-                progress=False,
-            ).train()["s_per_epoch"]
-            official = official_style_epoch_seconds(cfg, root / "speed_official_style", epochs=2)
-            record(
-                "speed",
-                {
-                    "ours_s_per_epoch": ours,
-                    "official_style_s_per_epoch": official,
-                    "speedup_vs_official_style": official / ours,
-                },
-            )
+            ours, rss = ours_in_child(root, args.threads, epochs=3)
+            official = official_style_epoch_seconds(cfg, root / "speed_official_style", epochs=3)
+            speed = {
+                "ours_s_per_epoch": ours,
+                "official_style_s_per_epoch": official,
+                "speedup_vs_official_style": official / ours,
+                "ours_peak_rss_gb": rss,
+            }
+            record("speed", speed)
             results["speedup_vs_official_style"] = official / ours
+            results["peak_rss_gb"] = rss
         elif phase == "mosi":
             table = {}
             for text in ("shipped", "minilm"):
