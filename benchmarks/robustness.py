@@ -1,8 +1,10 @@
 """Robustness benchmark (issue 4): the MOSI `mosi-standard` grid, label-free quality estimates
 and the RAVDESS raw-audio path.
 
-1. MOSI: a concatenation baseline (see ConcatMLP) trained per seed on the clean training split,
-   evaluated on every cell of `mosi-standard` -> table, CSV/JSON and the robustness plot.
+1. MOSI: the baselines' bc-LSTM concatenation model (configs/mosi_bclstm_concat.yaml: z-scored
+   text+audio+visual concatenated -> BiLSTM over each video -> classifier, 3 epochs) trained
+   per seed on the clean training split, evaluated on every cell of `mosi-standard` -> table,
+   CSV/JSON and the robustness plot.
 2. Quality: per modality, Spearman between the `degradation` channel and the true per-utterance
    severity over the clean, Gaussian and missing cells; ROC AUC of the cross-modal disagreement
    channels for detecting the substituted utterances (positives) among the clean cell's and the
@@ -21,6 +23,7 @@ import json
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -31,15 +34,16 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's affectrl
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's affectrl
 
-from affectrl.data import DialogueBatch, DialogueDataset, load_dataset
-from affectrl.features import extract_items
-from affectrl.noise import build
-from affectrl.noise.feature import FEATURE_KINDS, FeatureStats
-from affectrl.noise.grid import (
+from affectrl.config import load_config  # noqa: E402
+from affectrl.data import DialogueBatch, DialogueDataset, load_dataset  # noqa: E402
+from affectrl.features import extract_items  # noqa: E402
+from affectrl.noise import build  # noqa: E402
+from affectrl.noise.feature import FEATURE_KINDS, FeatureStats  # noqa: E402
+from affectrl.noise.grid import (  # noqa: E402
     corrupted_batches,
     format_table,
     run_grid,
@@ -47,56 +51,33 @@ from affectrl.noise.grid import (
     summarise,
     write_grid,
 )
-from affectrl.noise.protocols import get_grid
-from affectrl.noise.quality import QUALITY_CHANNELS, QualityEstimator, estimate_snr_db
+from affectrl.noise.protocols import get_grid  # noqa: E402
+from affectrl.noise.quality import QUALITY_CHANNELS, QualityEstimator, estimate_snr_db  # noqa: E402
+from affectrl.train import Run, resolve_config  # noqa: E402
+from affectrl.train.checkpoint import load_weights  # noqa: E402
+from affectrl.train.data import standardizer  # noqa: E402
 
 DISAGREEMENT_CHANNELS = ("mismatch", "context_deviation", "head_disagreement")
 HEADLINE_DISAGREEMENT = "mismatch"
 
 
-class ConcatMLP(nn.Module):
-    """Benchmark-local concatenation baseline (no dialogue context): each modality standardised
-    with the training statistics and zeroed where missing, concatenated, then
-    Linear(D, 128) -> ReLU -> Dropout(0.3) -> Linear(128, C), per utterance."""
+def bclstm_concat(seed: int, run_root: Path):
+    """Train (or reuse) the baselines' bc-LSTM concatenation model (configs/mosi_bclstm_concat.yaml)
+    for one seed; returns predict(batch) -> logits [N, C] on raw-unit (corrupted) batches."""
+    config = resolve_config(load_config(REPO / "configs" / "mosi_bclstm_concat.yaml"), seed)
+    run = Run(config, run_root / f"seed-{seed}", progress=False)
+    run.train()
+    ds, model, _ = run.build()
+    state, _ = load_weights(run.run_dir / "model.safetensors")
+    model.load_state_dict(state)
+    model.eval()
+    standardise = standardizer(ds, list(ds.modalities))
 
-    def __init__(self, stats: FeatureStats, modalities: tuple[str, ...], num_classes: int):
-        super().__init__()
-        self.stats, self.modalities = stats, modalities
-        dim = sum(stats.mean[m].numel() for m in modalities)
-        self.net = nn.Sequential(
-            nn.Linear(dim, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, num_classes)
-        )
+    def predict(batch: DialogueBatch) -> torch.Tensor:
+        # the standardizer writes into the batch's feature dict: give it a copy
+        return model(standardise(replace(batch, features=dict(batch.features)))).logits
 
-    def forward(self, batch: DialogueBatch) -> torch.Tensor:
-        """-> logits float [B, T, C]."""
-        parts = [
-            self.stats.standardise(m, batch.features[m]) * batch.modality_mask[..., [i]]
-            for i, m in enumerate(batch.modalities)
-        ]
-        return self.net(torch.cat(parts, -1))
-
-
-def train_concat(ds: DialogueDataset, stats: FeatureStats, seed: int, epochs: int = 150):
-    """Full-batch Adam on the clean training split; the epoch with the best dev accuracy wins."""
-    torch.manual_seed(seed)
-    model = ConcatMLP(stats, tuple(ds.modalities), ds.num_classes)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
-    (train,), (dev,) = split_batches(ds, "train"), split_batches(ds, "dev")
-    best, best_state = -1.0, None
-    for _ in range(epochs):
-        model.train()
-        loss = nn.functional.cross_entropy(model(train).flatten(0, 1), train.labels.flatten())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        model.eval()
-        with torch.no_grad():
-            keep = dev.utterance_mask
-            acc = float((model(dev).argmax(-1)[keep] == dev.labels[keep]).float().mean())
-        if acc > best:
-            best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
-    return model.eval()
+    return predict
 
 
 def unimodal_heads(ds: DialogueDataset, stats: FeatureStats):
@@ -155,7 +136,8 @@ def mosi_part(args, out_dir: Path) -> dict[str, float]:
     heads = unimodal_heads(ds, stats)
     grids, quality = [], []
     for seed in range(args.seeds):
-        model = train_concat(ds, stats, seed)
+        model = bclstm_concat(seed, Path(args.out) / "bclstm_concat")
+        torch.set_num_threads(1)  # Run.build sets the config's threads
         grids.append(run_grid(model, ds, "test", "mosi-standard", seed, stats=stats))
         quality.append(quality_scores(ds, estimator, heads, seed))
         clean = grids[-1].query("cell == 'clean'")["accuracy"].iloc[0]
@@ -167,7 +149,9 @@ def mosi_part(args, out_dir: Path) -> dict[str, float]:
         from affectrl.noise.grid import plot_grid
 
         plot_grid(results, args.plot)
-    print("\nMOSI concat baseline on mosi-standard (test, accuracy %, mean ± std over seeds)")
+    print(
+        "\nMOSI bc-LSTM concat baseline on mosi-standard (test, accuracy %, mean ± std over seeds)"
+    )
     print(format_table(results))
     q = pd.DataFrame(quality)
     print("\nquality estimates (mean ± std over seeds)")

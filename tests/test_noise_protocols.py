@@ -94,6 +94,15 @@ def test_grid_runner_table_files_and_determinism(mosi, tmp_path):
     )  # the predictor ignores audio
     again = run_grid(_text_sign_predictor, ds, "test", "quick", seed=0, stats=stats)
     assert a.equals(again)
+    flat = run_grid(  # [N, C] logits over the real utterances, as the models return them
+        lambda batch: _text_sign_predictor(batch)[batch.utterance_mask],
+        ds,
+        "test",
+        "quick",
+        0,
+        stats=stats,
+    )
+    assert flat.equals(a)
     assert (
         a.query("cell == 'clean'")["accuracy"].item()
         == b.query("cell == 'clean'")["accuracy"].item()
