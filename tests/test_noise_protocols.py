@@ -181,3 +181,11 @@ def test_noise_cli(capsys):
         assert shown["name"] == name
     assert main(["noise", "show", "nope"]) == 1
     assert "unknown noise protocol 'nope'" in capsys.readouterr().err
+
+
+def test_quality_fit_is_deterministic(mosi):
+    ds, _ = mosi
+    (batch,) = split_batches(ds, "dev")
+    a = QualityEstimator.fit(ds, steps=5, draws=1, seed=2)(batch)
+    b = QualityEstimator.fit(ds, steps=5, draws=1, seed=2)(batch)
+    assert torch.equal(a, b)
