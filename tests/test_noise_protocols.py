@@ -76,6 +76,10 @@ def test_curriculum_ramps_and_is_reproducible(mosi):
     (batch,) = split_batches(ds, "dev")
     for i, specs in enumerate(late[:20]):
         build_feature_corruption(specs, stats)(batch, i)
+    noisy = cur.corrupt(batch, progress=1.0, seed=5, stats=stats)
+    again = cur.corrupt(batch, progress=1.0, seed=5, stats=stats)
+    assert torch.equal(noisy.corruption["kind"], again.corruption["kind"])
+    assert torch.equal(noisy.features["text"], again.features["text"])
 
 
 def _text_sign_predictor(batch):
