@@ -1,0 +1,140 @@
+"""Context models: fused utterance vectors [B, T, D] -> contextual vectors of the real utterances.
+
+Every context model maps (x [B, T, D], utterance_mask [B, T], speakers [B, T]) to [N, out_dim],
+N = utterance_mask.sum(), in `DialogueBatch.flat` order.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch_geometric.nn import RGCNConv, TransformerConv
+
+from .graph import ContextGraph, build_graph, num_relations
+
+
+class NoContext(nn.Module):
+    """Each utterance on its own (utterance-level baselines)."""
+
+    def __init__(self, in_dim: int):
+        super().__init__()
+        self.out_dim = in_dim
+
+    def forward(self, x, utterance_mask, speakers):
+        return x[utterance_mask]
+
+
+class BiLSTMContext(nn.Module):
+    """bc-LSTM (Poria et al., ACL 2017): a bidirectional LSTM over the utterances of a video,
+    then a dense layer per utterance. out_dim = dense."""
+
+    def __init__(self, in_dim: int, hidden: int = 150, dense: int = 100, dropout: float = 0.3):
+        super().__init__()
+        self.input_dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(in_dim, hidden, batch_first=True, bidirectional=True)
+        self.dense = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden, dense), nn.Tanh())
+        self.out_dim = dense
+
+    def forward(self, x, utterance_mask, speakers):
+        lengths = utterance_mask.sum(1).cpu()
+        packed = pack_padded_sequence(
+            self.input_dropout(x), lengths, batch_first=True, enforce_sorted=False
+        )
+        out, _ = self.lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return self.dense(out[utterance_mask])
+
+
+def packed_encoder_layer(
+    layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """One post-norm nn.TransformerEncoderLayer (ReLU) on the real positions only.
+
+    x: [N, D] real positions of a padded [B, T] batch whose bool mask [B, T] selects them.
+    Equals `layer(padded, src_key_padding_mask=~mask)[mask]`, but the projections and the
+    feed-forward (most of the FLOPs) run on N rows instead of B * T; only the attention scores
+    use the padded layout. Uses the layer's own parameters.
+    """
+    attn = layer.self_attn
+    heads, dim = attn.num_heads, x.shape[-1]
+    qkv = x.new_zeros(*mask.shape, 3 * dim).index_put(
+        (mask,), nn.functional.linear(x, attn.in_proj_weight, attn.in_proj_bias)
+    )
+    b, t = mask.shape
+    q, k, v = qkv.view(b, t, 3, heads, dim // heads).permute(2, 0, 3, 1, 4)
+    out = nn.functional.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask[:, None, None, :], dropout_p=attn.dropout if layer.training else 0.0
+    )
+    out = attn.out_proj(out.transpose(1, 2).reshape(b, t, dim)[mask])
+    x = layer.norm1(x + layer.dropout1(out))
+    hidden = layer.dropout(layer.activation(layer.linear1(x)))
+    return layer.norm2(x + layer.dropout2(layer.linear2(hidden)))
+
+
+def cogmen_num_heads(dim: int) -> int:
+    """The official code's rule: the first h in 7..14 dividing the input size, else 1."""
+    return next((h for h in range(7, 15) if dim % h == 0), 1)
+
+
+class COGMENContext(nn.Module):
+    """COGMEN (Joshi et al., NAACL 2022) without its classifier.
+
+    1. A transformer encoder over each dialogue's utterance vectors (d_model = in_dim, heads by
+       `cogmen_num_heads`, 2 layers, feed-forward 2048, dropout 0.5), then Linear -> hidden (100).
+       With mask_padding (default) padded positions are masked out of attention and the layers
+       run on the real utterances only (`packed_encoder_layer`); the official code attends to
+       padding (mask_padding=False reproduces that; see docs/COGMEN.md).
+    2. A context graph over the utterances (default: window 5/5, 2 S^2 speaker/direction relations).
+    3. RGCNConv(hidden, hidden, 2 S^2) then TransformerConv(hidden, hidden, heads, concat) ->
+       BatchNorm -> LeakyReLU. out_dim = hidden * heads (+ hidden with concat_gin_gout).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        num_speakers: int,
+        hidden: int = 100,
+        seq_layers: int = 2,
+        dropout: float = 0.5,
+        mask_padding: bool = True,
+        gnn_heads: int = 1,
+        concat_gin_gout: bool = False,
+        graph: dict | ContextGraph | None = None,
+    ):
+        super().__init__()
+        layer = nn.TransformerEncoderLayer(
+            d_model=in_dim, nhead=cogmen_num_heads(in_dim), dropout=dropout, batch_first=True
+        )
+        self.transformer = nn.TransformerEncoder(layer, seq_layers, enable_nested_tensor=False)
+        self.project = nn.Linear(in_dim, hidden)
+        self.mask_padding = mask_padding
+        self.graph = (
+            graph if isinstance(graph, ContextGraph) else build_graph(graph or {}, num_speakers)
+        )
+        self.rgcn = RGCNConv(hidden, hidden, num_relations(num_speakers))
+        self.gconv = TransformerConv(hidden, hidden, heads=gnn_heads, concat=True)
+        self.norm = nn.BatchNorm1d(hidden * gnn_heads)
+        self.concat_gin_gout = concat_gin_gout
+        self.out_dim = hidden * gnn_heads + (hidden if concat_gin_gout else 0)
+
+    def encode(self, x: torch.Tensor, utterance_mask: torch.Tensor) -> torch.Tensor:
+        """Transformer over each dialogue -> [N, in_dim] for the real utterances."""
+        if not self.mask_padding:  # the official behaviour: padded positions are attended to
+            return self.transformer(x)[utterance_mask]
+        h = x[utterance_mask]
+        for layer in self.transformer.layers:
+            h = packed_encoder_layer(layer, h, utterance_mask)
+        return h
+
+    def forward(self, x, utterance_mask, speakers):
+        nodes = self.project(self.encode(x, utterance_mask))
+        edges = self.graph(utterance_mask, speakers, nodes)
+        if edges.edge_weight is not None:
+            raise NotImplementedError("RGCNConv takes no edge weights; use a weighted graph model")
+        h = self.rgcn(nodes, edges.edge_index, edges.edge_type)
+        h = nn.functional.leaky_relu(self.norm(self.gconv(h, edges.edge_index)))
+        return torch.cat([nodes, h], -1) if self.concat_gin_gout else h
+
+
+CONTEXTS = {"none": NoContext, "bilstm": BiLSTMContext, "cogmen": COGMENContext}
