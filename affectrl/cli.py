@@ -17,27 +17,37 @@ from . import commands
 ORDER = ("demo", "data", "extract", "train", "eval", "noise", "sweep", "report", "llm")
 
 
-def _command_modules() -> list:
+def _command_modules(only: str | None = None) -> list:
+    """The command modules, in help order; `only` imports just `<only>_cmd` when it exists
+    (so `affectrl extract ...` does not pay for importing the training stack)."""
     names = [m.name for m in pkgutil.iter_modules(commands.__path__) if m.name.endswith("_cmd")]
+    if only and f"{only}_cmd" in names:
+        names = [f"{only}_cmd"]
     rank = {f"{n}_cmd": i for i, n in enumerate(ORDER)}
     names.sort(key=lambda n: (rank.get(n, len(ORDER)), n))
     return [importlib.import_module(f"{commands.__name__}.{n}") for n in names]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or with `only` set just that command's (when a module of that name
+    registers it)."""
     parser = argparse.ArgumentParser(
         prog="affectrl",
         description="Multimodal emotion recognition in conversation with RL fusion and graph "
         "agents. Data is found via $AFFECTRL_DATA, then ./data, then ../shared/data.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in _command_modules():
+    for module in _command_modules(only):
         module.register(sub)
+    if only and only not in sub.choices:
+        return build_parser()
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -33,3 +33,19 @@ def test_extract_errors_are_clear(tmp_path, capsys):
     assert "unknown encoder 'bert' for text" in capsys.readouterr().err
     assert main(["extract", f"byo:{tmp_path / 'toy'}", "--modality", "audio"]) == 1
     assert "has no audio media files" in capsys.readouterr().err
+
+
+def test_extract_imports_only_its_own_command_module():
+    """A cache hit must stay fast: `affectrl extract` does not import the training stack."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from affectrl.cli import build_parser\n"
+        "p = build_parser('extract')\n"
+        "print(sorted(m for m in sys.modules if m.startswith('affectrl.commands.')))\n"
+        "print('torch_geometric' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["['affectrl.commands.extract_cmd']", "False"]
