@@ -12,6 +12,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch_geometric.nn import RGCNConv, TransformerConv
 
 from .graph import ContextGraph, build_graph, num_relations
+from .learned_graph import WeightedRGCNConv
 
 
 class NoContext(nn.Module):
@@ -83,10 +84,17 @@ class COGMENContext(nn.Module):
         self.project = nn.Linear(in_dim, hidden)
         self.mask_padding = mask_padding
         self.graph = (
-            graph if isinstance(graph, ContextGraph) else build_graph(graph or {}, num_speakers)
+            graph
+            if isinstance(graph, ContextGraph)
+            else build_graph(graph or {}, num_speakers, node_dim=hidden)
         )
-        self.rgcn = RGCNConv(hidden, hidden, num_relations(num_speakers))
-        self.gconv = TransformerConv(hidden, hidden, heads=gnn_heads, concat=True)
+        # a graph with edge weights (learned soft edges) needs convolutions that take them
+        self.weighted = bool(getattr(self.graph, "weighted", False))
+        rgcn = WeightedRGCNConv if self.weighted else RGCNConv
+        self.rgcn = rgcn(hidden, hidden, num_relations(num_speakers))
+        self.gconv = TransformerConv(
+            hidden, hidden, heads=gnn_heads, concat=True, edge_dim=1 if self.weighted else None
+        )
         self.norm = nn.BatchNorm1d(hidden * gnn_heads)
         self.concat_gin_gout = concat_gin_gout
         self.out_dim = hidden * gnn_heads + (hidden if concat_gin_gout else 0)
@@ -95,10 +103,15 @@ class COGMENContext(nn.Module):
         padding = ~utterance_mask if self.mask_padding else None
         nodes = self.project(self.transformer(x, src_key_padding_mask=padding))[utterance_mask]
         edges = self.graph(utterance_mask, speakers, nodes)
-        if edges.edge_weight is not None:
-            raise NotImplementedError("RGCNConv takes no edge weights; use a weighted graph model")
-        h = self.rgcn(nodes, edges.edge_index, edges.edge_type)
-        h = nn.functional.leaky_relu(self.norm(self.gconv(h, edges.edge_index)))
+        if edges.edge_weight is None:
+            h = self.rgcn(nodes, edges.edge_index, edges.edge_type)
+            h = self.gconv(h, edges.edge_index)
+        elif self.weighted:
+            h = self.rgcn(nodes, edges.edge_index, edges.edge_type, edges.edge_weight)
+            h = self.gconv(h, edges.edge_index, edges.edge_weight.unsqueeze(-1))
+        else:
+            raise ValueError("the graph returned edge weights but does not declare `weighted`")
+        h = nn.functional.leaky_relu(self.norm(h))
         return torch.cat([nodes, h], -1) if self.concat_gin_gout else h
 
 
