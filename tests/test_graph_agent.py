@@ -27,6 +27,15 @@ from affectrl.rl.graph_agent import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # tiny tensors: thread hand-offs cost more than they save on a shared machine
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _toy(batch=3, length=(9, 6, 12), speakers=2, dim=8, seed=0):
     g = torch.Generator().manual_seed(seed)
     mask = torch.zeros(batch, max(length), dtype=torch.bool)
@@ -120,14 +129,17 @@ def test_edge_scorer_modes(mode):
             assert ((edges.edge_weight > 0) & (edges.edge_weight <= 1)).all()
 
 
-def _train_policy(graph, steps=150, seed=0):
+LONG = (24, 30, 20, 28, 26, 22, 30, 25)
+
+
+def _train_policy(graph, steps=100, seed=0, lr=0.02, length=LONG):
     """REINFORCE on constant (all-correct) predictions: only the sparsity term varies."""
     torch.manual_seed(seed)
-    mask, spk, nodes = _toy(batch=8, length=(12, 10, 14, 9, 12, 11, 13, 10))
+    mask, spk, nodes = _toy(batch=8, length=length)
     labels = torch.zeros(len(nodes), dtype=torch.long)
     logits = torch.zeros(len(nodes), 3)
     logits[:, 0] = 1
-    opt = torch.optim.Adam(graph.parameters(), lr=0.02)
+    opt = torch.optim.Adam(graph.parameters(), lr=lr)
     graph.train()
     for _ in range(steps):
         graph(mask, spk, nodes)
@@ -142,15 +154,25 @@ def _train_policy(graph, steps=150, seed=0):
 
 @pytest.mark.parametrize("sparsity_weight, rewarded", [(1.0, 3), (-1.0, -1)])
 def test_window_selector_learns_the_rewarded_window(sparsity_weight, rewarded):
-    graph = WindowSelectorGraph(2, node_dim=8, sparsity_weight=sparsity_weight, entropy_weight=0)
+    # every toy dialogue's reward differs mostly by its length, which std-normalised advantages
+    # amplify (2 of 8 seeds collapsed early with them); raw advantages learn it on 8 of 8
+    graph = WindowSelectorGraph(
+        2,
+        node_dim=8,
+        sparsity_weight=sparsity_weight,
+        entropy_weight=0.02,
+        normalize_advantage=False,
+    )
     graph = _train_policy(graph)
     chosen = torch.tensor(graph.windows)[graph.last_windows]
     assert (chosen == rewarded).float().mean() > 0.9
 
 
 def test_edge_scorer_policy_drops_edges_under_the_sparsity_bonus():
-    graph = EdgeScorerGraph(2, node_dim=8, mode="rl_hard", sparsity_weight=1.0, entropy_weight=0)
-    mask, spk, nodes = _toy(batch=8, length=(12, 10, 14, 9, 12, 11, 13, 10))
+    graph = EdgeScorerGraph(
+        2, node_dim=8, mode="rl_hard", max_range=3, sparsity_weight=1.0, entropy_weight=0
+    )
+    mask, spk, nodes = _toy(batch=8, length=LONG)
     before = len(_edge_set(graph.eval()(mask, spk, nodes)))
     after = len(_edge_set(_train_policy(graph)(mask, spk, nodes)))
     assert after < 0.5 * before

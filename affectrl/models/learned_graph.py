@@ -123,10 +123,12 @@ class PolicyGraph(ContextGraph):
         entropy_weight: float = 0.01,
         pg_weight: float = 1.0,
         baseline_momentum: float = 0.9,
+        normalize_advantage: bool = True,
     ):
         super().__init__()
         self.sparsity_weight, self.entropy_weight = sparsity_weight, entropy_weight
         self.pg_weight, self.baseline_momentum = pg_weight, baseline_momentum
+        self.normalize_advantage = normalize_advantage
         self.register_buffer("baseline", torch.zeros(()))
         self.register_buffer("baseline_ready", torch.zeros((), dtype=torch.bool))
         self._episode: dict | None = None
@@ -159,7 +161,7 @@ class PolicyGraph(ContextGraph):
             self.baseline.fill_(float(reward.mean()))
             self.baseline_ready.fill_(True)
         advantage = reward - self.baseline
-        if advantage.numel() > 1:
+        if self.normalize_advantage and advantage.numel() > 1:
             advantage = advantage / advantage.std().clamp_min(1e-3)
         m = self.baseline_momentum
         self.baseline.mul_(m).add_((1 - m) * reward.mean())
