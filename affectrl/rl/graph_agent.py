@@ -24,6 +24,8 @@ from ..train.trainer import Run
 GRAPH_METHODS: dict[str, dict] = {
     "cogmen": {"name": "window", "past": 5, "future": 5},
     "full": {"name": "window", "past": -1, "future": -1},
+    # COGMEN's graph with the edge scorers' range: separates "more context" from "learned edges"
+    "window10": {"name": "window", "past": 10, "future": 10},
     "soft_adjacency": {"name": "edge_scorer", "mode": "soft", "max_range": 10},
     "rl_window": {"name": "window_selector"},
     "rl_hard": {"name": "edge_scorer", "mode": "rl_hard", "max_range": 10},
