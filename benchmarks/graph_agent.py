@@ -7,9 +7,10 @@ Every (dataset, seed, method) is one resumable run in RUNS_DIR/<dataset>_<method
 (finished runs are not rerun, so a cut-off benchmark continues where it stopped). After each
 run its graphs are drawn into the run folder (graph_dialogue.png, window_hist.png) and the
 results file (RUNS_DIR/results.json) is rewritten. At the end: per dataset the mean test
-weighted F1 per method, the best RL method against COGMEN (paired t-test / Wilcoxon over seeds,
-approximate randomisation and bootstrap over the test utterances of all seeds), the fraction of
-COGMEN's edges it keeps, and its training time per epoch over COGMEN's. The last line is JSON.
+weighted F1 per method, the RL method best on dev against COGMEN (paired t-test / Wilcoxon
+over seeds, approximate randomisation and bootstrap over the test utterances of all seeds), the
+fraction of COGMEN's edges it keeps, and its training time per epoch over COGMEN's. The last
+line is JSON.
 Threads: torch.set_num_threads(--threads, default 1) in every run.
 """
 
@@ -100,7 +101,7 @@ def predictions(run_dir: Path):
 
 
 def compare(dataset: str, results: dict, runs_dir: Path) -> dict:
-    """Mean test weighted F1 per method, and the best RL method against COGMEN."""
+    """Mean test weighted F1 per method, and the RL method best on dev against COGMEN."""
     per = results.get(dataset, {})
     means = {m: float(np.mean([r["test_wf1"] for r in runs.values()])) for m, runs in per.items()}
     out: dict = {"wf1_mean": {m: 100 * v for m, v in means.items()}}
@@ -114,7 +115,9 @@ def compare(dataset: str, results: dict, runs_dir: Path) -> dict:
     rl = [m for m in RL_METHODS if m in means]
     if "cogmen" not in per or not rl:
         return out
-    best = max(rl, key=means.get)
+    # the RL method is chosen on dev (mean dev weighted F1), never on test
+    dev = {m: np.mean([r["dev_wf1"] for r in per[m].values()]) for m in rl}
+    best = max(rl, key=dev.get)
     seeds = sorted(set(per[best]) & set(per["cogmen"]), key=int)
     out["best_rl"] = best
     a = [per[best][s]["test_wf1"] for s in seeds]
