@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from affectrl.cli import main
+from affectrl.config import load_config
 from affectrl.train import Run, resolve_config, train_seeds
 from affectrl.train.checkpoint import load_weights
 
@@ -121,3 +122,41 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     bad.write_text("dataset: mosi\nmodel: {fusion: {name: nope}}\n")
     assert main(["train", "--config", str(bad), "--runs-dir", str(tmp_path), "--quiet"]) == 1
     assert "unknown fusion 'nope'" in capsys.readouterr().err
+
+
+def test_sigkilled_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
+    """SIGKILL a real `affectrl train` process after its first checkpoint, start it again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "epochs": 6}}))
+    repo = Path(__file__).resolve().parents[1]
+
+    def command(runs):
+        return [sys.executable, "-m", "affectrl", "train", "--config", str(config_path)] + [
+            "--seeds",
+            "4",
+            "--runs-dir",
+            str(runs),
+            "--quiet",
+        ]
+
+    full_dir = tmp_path / "full"
+    full = Run(resolve_config(load_config(config_path), 4), full_dir, progress=False).train()
+    proc = subprocess.Popen(command(tmp_path / "killed"), cwd=repo, stdout=subprocess.DEVNULL)
+    checkpoint = tmp_path / "killed" / "tiny" / "seed-4" / "checkpoint.safetensors"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed" / "tiny" / "seed-4" / "metrics.json").exists()
+    subprocess.run(command(tmp_path / "killed"), cwd=repo, check=True, capture_output=True)
+    resumed = json.loads((tmp_path / "killed" / "tiny" / "seed-4" / "metrics.json").read_text())
+    assert _strip(resumed) == _strip(full)
