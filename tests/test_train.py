@@ -27,8 +27,10 @@ TINY = {
 
 def _strip(metrics: dict) -> dict:
     """Metrics without wall-clock timings."""
-    out = {k: v for k, v in metrics.items() if k != "s_per_epoch"}
-    out["history"] = [{k: v for k, v in h.items() if k != "seconds"} for h in metrics["history"]]
+    out = {k: v for k, v in metrics.items() if "s_per_epoch" not in k}
+    out["history"] = [
+        {k: v for k, v in h.items() if "seconds" not in k} for h in metrics["history"]
+    ]
     return out
 
 
@@ -62,6 +64,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     resumed = Run(config, tmp_path / "killed", progress=False).train()
     assert _strip(resumed) == _strip(full)
     assert not (tmp_path / "killed" / "checkpoint.safetensors").exists()
+    assert not (tmp_path / "killed" / "best.safetensors").exists()
 
 
 def test_run_folder_contents_and_config_guard(tmp_path):
