@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from torch_geometric.nn import RGCNConv, TransformerConv
+from torch_geometric.nn import FastRGCNConv, RGCNConv, TransformerConv
 
 from .graph import ContextGraph, build_graph, num_relations
 
@@ -77,6 +77,9 @@ def cogmen_num_heads(dim: int) -> int:
     return next((h for h in range(7, 15) if dim % h == 0), 1)
 
 
+FAST_RGCN_ABOVE = 16  # relations; above this the per-edge-weight RGCN is faster on CPU
+
+
 class COGMENContext(nn.Module):
     """COGMEN (Joshi et al., NAACL 2022) without its classifier.
 
@@ -112,7 +115,11 @@ class COGMENContext(nn.Module):
         self.graph = (
             graph if isinstance(graph, ContextGraph) else build_graph(graph or {}, num_speakers)
         )
-        self.rgcn = RGCNConv(hidden, hidden, num_relations(num_speakers))
+        relations = num_relations(num_speakers)
+        # Same function and parameters; RGCNConv loops over relations (slow for MELD's 162),
+        # FastRGCNConv gathers a weight matrix per edge (more memory, no loop).
+        conv = FastRGCNConv if relations > FAST_RGCN_ABOVE else RGCNConv
+        self.rgcn = conv(hidden, hidden, relations)
         self.gconv = TransformerConv(hidden, hidden, heads=gnn_heads, concat=True)
         self.norm = nn.BatchNorm1d(hidden * gnn_heads)
         self.concat_gin_gout = concat_gin_gout
