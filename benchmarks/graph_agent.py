@@ -154,12 +154,15 @@ def main() -> None:
     parser.add_argument("--lr", type=float, help="override every run's learning rate")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runs-dir", default="runs/graph_agent")
+    parser.add_argument(
+        "--summary-only", action="store_true", help="train nothing; summarise results.json"
+    )
     args = parser.parse_args()
     runs_dir = Path(args.runs_dir)
     results_path = runs_dir / "results.json"
     results: dict = json.loads(results_path.read_text()) if results_path.is_file() else {}
     start = time.time()
-    for dataset in args.datasets:
+    for dataset in [] if args.summary_only else args.datasets:
         base = json.loads(json.dumps(BASES[dataset]))
         base["train"]["threads"] = args.threads
         if args.epochs:
