@@ -113,6 +113,49 @@ def summary_row(summary: dict) -> dict:
     return out
 
 
+def render_markdown(results: dict) -> str:
+    """The results as Markdown tables (test mean ± std over seeds, in %)."""
+
+    def cell(row, key):
+        mean, std = row[key]
+        return f"{mean:.2f} ± {std:.2f}"
+
+    lines = [
+        "| model | seeds | test wF1 | test acc | test macro-F1 | s/epoch |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, label in (
+        ("iemocap6_text_cogmen", "IEMOCAP-6 text, COGMEN (masked, ours)"),
+        ("iemocap6_text_cogmen_unmasked", "IEMOCAP-6 text, COGMEN (unmasked, official behaviour)"),
+        ("meld7_text_cogmen", "MELD-7 text, COGMEN"),
+        ("mosi_context_concat", "CMU-MOSI, bc-LSTM concat (shipped features)"),
+    ):
+        if key in results:
+            row = results[key]
+            lines.append(
+                f"| {label} | {len(row['seeds'])} | {cell(row, 'test_weighted_f1')} | "
+                f"{cell(row, 'test_accuracy')} | {cell(row, 'test_macro_f1')} | "
+                f"{row['s_per_epoch']} |"
+            )
+    table = results.get("mosi_table", {})
+    if table:
+        lines += [
+            "",
+            "| CMU-MOSI, bc-LSTM context | text features | seeds | test acc | test wF1 |",
+            "|---|---|---|---|---|",
+        ]
+        for text in ("shipped", "minilm"):
+            for variant in MOSI_VARIANTS:
+                if f"{text}/{variant}" not in table:
+                    continue
+                row = table[f"{text}/{variant}"]
+                lines.append(
+                    f"| {variant} | {text} | {len(row['seeds'])} | {cell(row, 'test_accuracy')} | "
+                    f"{cell(row, 'test_weighted_f1')} |"
+                )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5, help="seeds per config (default 5)")
@@ -121,11 +164,17 @@ def main() -> int:
         "--phases", nargs="+", default=["mosi_concat", "speed", "mosi", "iemocap", "meld"]
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print results.json as Markdown and exit"
+    )
     args = parser.parse_args()
     root = Path(args.runs_dir)
     seeds = list(range(1, args.seeds + 1))
     results_path = root / "results.json"
     results: dict = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    if args.markdown:
+        print(render_markdown(results))
+        return 0
     results.update({"seeds": seeds, "threads": args.threads})
     threads = [f"train.threads={args.threads}"]
 

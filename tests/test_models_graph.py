@@ -67,3 +67,17 @@ def test_speaker_out_of_range_is_an_error():
 
     with pytest.raises(ValueError, match="num_speakers"):
         WindowGraph(2)(torch.tensor([[True, True]]), torch.tensor([[0, 2]]))
+
+
+def test_fast_rgcn_is_the_same_function_as_rgcn():
+    from torch_geometric.nn import FastRGCNConv, RGCNConv
+
+    torch.manual_seed(0)
+    x, edge_index, edge_type = (
+        torch.randn(30, 8),
+        torch.randint(0, 30, (2, 200)),
+        torch.randint(0, 18, (200,)),
+    )
+    slow, fast = RGCNConv(8, 8, 18), FastRGCNConv(8, 8, 18)
+    fast.load_state_dict(slow.state_dict())
+    assert torch.allclose(slow(x, edge_index, edge_type), fast(x, edge_index, edge_type), atol=1e-5)

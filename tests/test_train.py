@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from affectrl.cli import main
+from affectrl.config import load_config
 from affectrl.train import Run, resolve_config, train_seeds
 from affectrl.train.checkpoint import load_weights
 
@@ -26,8 +27,10 @@ TINY = {
 
 def _strip(metrics: dict) -> dict:
     """Metrics without wall-clock timings."""
-    out = {k: v for k, v in metrics.items() if k != "s_per_epoch"}
-    out["history"] = [{k: v for k, v in h.items() if k != "seconds"} for h in metrics["history"]]
+    out = {k: v for k, v in metrics.items() if "s_per_epoch" not in k}
+    out["history"] = [
+        {k: v for k, v in h.items() if "seconds" not in k} for h in metrics["history"]
+    ]
     return out
 
 
@@ -61,6 +64,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     resumed = Run(config, tmp_path / "killed", progress=False).train()
     assert _strip(resumed) == _strip(full)
     assert not (tmp_path / "killed" / "checkpoint.safetensors").exists()
+    assert not (tmp_path / "killed" / "best.safetensors").exists()
 
 
 def test_run_folder_contents_and_config_guard(tmp_path):
@@ -121,3 +125,41 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     bad.write_text("dataset: mosi\nmodel: {fusion: {name: nope}}\n")
     assert main(["train", "--config", str(bad), "--runs-dir", str(tmp_path), "--quiet"]) == 1
     assert "unknown fusion 'nope'" in capsys.readouterr().err
+
+
+def test_sigkilled_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
+    """SIGKILL a real `affectrl train` process after its first checkpoint, start it again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(yaml.safe_dump({**TINY, "train": {**TINY["train"], "epochs": 6}}))
+    repo = Path(__file__).resolve().parents[1]
+
+    def command(runs):
+        return [sys.executable, "-m", "affectrl", "train", "--config", str(config_path)] + [
+            "--seeds",
+            "4",
+            "--runs-dir",
+            str(runs),
+            "--quiet",
+        ]
+
+    full_dir = tmp_path / "full"
+    full = Run(resolve_config(load_config(config_path), 4), full_dir, progress=False).train()
+    proc = subprocess.Popen(command(tmp_path / "killed"), cwd=repo, stdout=subprocess.DEVNULL)
+    checkpoint = tmp_path / "killed" / "tiny" / "seed-4" / "checkpoint.safetensors"
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed" / "tiny" / "seed-4" / "metrics.json").exists()
+    subprocess.run(command(tmp_path / "killed"), cwd=repo, check=True, capture_output=True)
+    resumed = json.loads((tmp_path / "killed" / "tiny" / "seed-4" / "metrics.json").read_text())
+    assert _strip(resumed) == _strip(full)

@@ -44,7 +44,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     table = {}
     for name, config_file, overrides in DEMO_RUNS:
-        overrides = [o.format(cogmen_epochs=args.cogmen_epochs) for o in overrides]
+        overrides = [o.replace("{cogmen_epochs}", str(args.cogmen_epochs)) for o in overrides]
         config = apply_overrides(load_config(CONFIGS / config_file), [f"name={name}", *overrides])
         print(f"== {name}", flush=True)
         summary = train_seeds(config, args.seeds, root / name, progress=not args.quiet)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from ..eval.metrics import SUMMARY_KEYS
+from ..eval.metrics import SUMMARY_KEYS, mean_std
 from ..io import write_json
 from ..train import Run, evaluate
 from ..train.checkpoint import load_weights
@@ -19,8 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "eval",
         help="evaluate a trained run folder (a seed folder or a run with seed-* folders)",
-        description="Load each seed's config.yaml and model.safetensors, recompute dev and test "
-        "metrics, print them and write eval.json into each seed folder.",
+        description="Load each finished seed's config.yaml and model.safetensors, recompute dev "
+        "and test metrics, print them (and mean ± std over seeds) and write eval.json into each "
+        "seed folder.",
     )
     parser.add_argument("run_dir", help="runs/<name> or runs/<name>/seed-<k>")
     parser.add_argument(
@@ -80,11 +81,23 @@ def grid_seed_dir(seed_dir: Path, grid: str, split: str, seed: int) -> pd.DataFr
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    for seed_dir in seed_dirs(Path(args.run_dir)):
+    finished = [d for d in seed_dirs(Path(args.run_dir)) if (d / "model.safetensors").is_file()]
+    if not finished:
+        raise FileNotFoundError(f"{args.run_dir}: no finished seed (no model.safetensors yet)")
+    per_seed = []
+    for seed_dir in finished:
         if args.noise_grid:
             grid_seed_dir(seed_dir, args.noise_grid, args.grid_split, args.grid_seed)
         results = evaluate_seed_dir(seed_dir)
+        per_seed.append(results)
         for split in ("dev", "test"):
             cells = "  ".join(f"{k} {100 * results[split][k]:.2f}" for k in SUMMARY_KEYS)
             print(f"{seed_dir}  {split:4s}  {cells}")
+    if len(per_seed) > 1:
+        for split in ("dev", "test"):
+            stats = {k: mean_std([r[split][k] for r in per_seed]) for k in SUMMARY_KEYS}
+            cells = "  ".join(
+                f"{k} {100 * s['mean']:.2f} ± {100 * s['std']:.2f}" for k, s in stats.items()
+            )
+            print(f"mean over {len(per_seed)} seeds  {split:4s}  {cells}")
     return 0

@@ -9,9 +9,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from torch_geometric.nn import RGCNConv, TransformerConv
+from torch_geometric.nn import FastRGCNConv, RGCNConv, TransformerConv
 
 from .graph import ContextGraph, build_graph, num_relations
+from .learned_graph import WeightedRGCNConv
 
 
 class NoContext(nn.Module):
@@ -77,6 +78,9 @@ def cogmen_num_heads(dim: int) -> int:
     return next((h for h in range(7, 15) if dim % h == 0), 1)
 
 
+FAST_RGCN_ABOVE = 16  # relations; above this the per-edge-weight RGCN is faster on CPU
+
+
 class COGMENContext(nn.Module):
     """COGMEN (Joshi et al., NAACL 2022) without its classifier.
 
@@ -110,10 +114,23 @@ class COGMENContext(nn.Module):
         self.project = nn.Linear(in_dim, hidden)
         self.mask_padding = mask_padding
         self.graph = (
-            graph if isinstance(graph, ContextGraph) else build_graph(graph or {}, num_speakers)
+            graph
+            if isinstance(graph, ContextGraph)
+            else build_graph(graph or {}, num_speakers, node_dim=hidden)
         )
-        self.rgcn = RGCNConv(hidden, hidden, num_relations(num_speakers))
-        self.gconv = TransformerConv(hidden, hidden, heads=gnn_heads, concat=True)
+        relations = num_relations(num_speakers)
+        # a graph with edge weights (learned soft edges) needs convolutions that take them.
+        # Otherwise the same function and parameters: RGCNConv loops over relations (slow for
+        # MELD's 162), FastRGCNConv gathers a weight matrix per edge (more memory, no loop).
+        self.weighted = bool(getattr(self.graph, "weighted", False))
+        if self.weighted:
+            conv = WeightedRGCNConv
+        else:
+            conv = FastRGCNConv if relations > FAST_RGCN_ABOVE else RGCNConv
+        self.rgcn = conv(hidden, hidden, relations)
+        self.gconv = TransformerConv(
+            hidden, hidden, heads=gnn_heads, concat=True, edge_dim=1 if self.weighted else None
+        )
         self.norm = nn.BatchNorm1d(hidden * gnn_heads)
         self.concat_gin_gout = concat_gin_gout
         self.out_dim = hidden * gnn_heads + (hidden if concat_gin_gout else 0)
@@ -130,10 +147,15 @@ class COGMENContext(nn.Module):
     def forward(self, x, utterance_mask, speakers):
         nodes = self.project(self.encode(x, utterance_mask))
         edges = self.graph(utterance_mask, speakers, nodes)
-        if edges.edge_weight is not None:
-            raise NotImplementedError("RGCNConv takes no edge weights; use a weighted graph model")
-        h = self.rgcn(nodes, edges.edge_index, edges.edge_type)
-        h = nn.functional.leaky_relu(self.norm(self.gconv(h, edges.edge_index)))
+        if edges.edge_weight is None:
+            h = self.rgcn(nodes, edges.edge_index, edges.edge_type)
+            h = self.gconv(h, edges.edge_index)
+        elif self.weighted:
+            h = self.rgcn(nodes, edges.edge_index, edges.edge_type, edges.edge_weight)
+            h = self.gconv(h, edges.edge_index, edges.edge_weight.unsqueeze(-1))
+        else:
+            raise ValueError("the graph returned edge weights but does not declare `weighted`")
+        h = nn.functional.leaky_relu(self.norm(h))
         return torch.cat([nodes, h], -1) if self.concat_gin_gout else h
 
 

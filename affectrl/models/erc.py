@@ -43,7 +43,9 @@ class ERCModel(nn.Module):
     """fusion (per utterance) -> context model (per dialogue) -> classifier.
 
     Loss: NLL of log_softmax(logits) (= cross-entropy) plus `unimodal_loss_weight` times the mean
-    cross-entropy of the unimodal heads over present modalities.
+    cross-entropy of the unimodal heads over present modalities, plus the
+    `auxiliary_loss(logits [N, C], labels [N], utterance_mask [B, T])` of every sub-module that has
+    one (the RL graph policies of affectrl/models/learned_graph.py).
     """
 
     def __init__(
@@ -66,6 +68,10 @@ class ERCModel(nn.Module):
         loss = F.nll_loss(F.log_softmax(out.logits, -1), labels, ignore_index=IGNORE_INDEX)
         if self.unimodal_loss_weight and out.unimodal_logits is not None:
             loss = loss + self.unimodal_loss_weight * unimodal_loss(out, labels)
+        # sub-modules with their own objective (e.g. RL graph policies) add it here
+        for module in self.modules():
+            if module is not self and hasattr(module, "auxiliary_loss"):
+                loss = loss + module.auxiliary_loss(out.logits, labels, batch.utterance_mask)
         return loss
 
 

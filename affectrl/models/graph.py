@@ -97,10 +97,15 @@ class WindowGraph(ContextGraph):
 GRAPHS = {"window": WindowGraph}
 
 
-def build_graph(spec: dict, num_speakers: int) -> ContextGraph:
-    """A context graph by name from a config section, e.g. {name: window, past: 5, future: 5}."""
+def build_graph(spec: dict, num_speakers: int, node_dim: int | None = None) -> ContextGraph:
+    """A context graph by name from a config section, e.g. {name: window, past: 5, future: 5}.
+
+    Graphs that read the utterance vectors (class attribute `uses_nodes`) also get `node_dim`.
+    """
     spec = dict(spec)
     name = spec.pop("name", "window")
     if name not in GRAPHS:
         raise ValueError(f"unknown graph {name!r}; known: {sorted(GRAPHS)}")
+    if getattr(GRAPHS[name], "uses_nodes", False):
+        spec["node_dim"] = node_dim
     return GRAPHS[name](num_speakers=num_speakers, **spec)

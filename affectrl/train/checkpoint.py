@@ -1,8 +1,9 @@
 """Atomic, resumable training checkpoints in one safetensors file (no pickles).
 
-Tensors: the model (`model.*`), the best-on-dev model (`best.*`), the optimizer's per-parameter
-state (`optim.<param index>.<key>`) and the torch RNG state (`rng.torch`). Everything else (epoch,
-history, optimizer hyper-parameters, scheduler state) is JSON in the file's metadata.
+Tensors: the model (`model.*`), the optimizer's per-parameter state (`optim.<param index>.<key>`)
+and the torch RNG state (`rng.torch`). Everything else (epoch, history, optimizer
+hyper-parameters, scheduler state) is JSON in the file's metadata. The best-on-dev weights are a
+separate file, written only when they change (see affectrl.train.trainer).
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save
+from safetensors.torch import save_file
 
 from ..io import atomic_write
 
 
 def _tensors(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {f"{prefix}.{k}": v.detach().cpu().contiguous().clone() for k, v in state.items()}
+    return {f"{prefix}.{k}": v.detach().cpu().contiguous() for k, v in state.items()}
 
 
 def _unprefix(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -31,9 +32,9 @@ def save_weights(
     path: str | Path, state: dict[str, torch.Tensor], meta: dict | None = None
 ) -> Path:
     """Write a state dict as safetensors, atomically (metadata values must be JSON-able)."""
-    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in state.items()}
-    data = save(tensors, metadata={"meta": json.dumps(meta or {})})
-    return atomic_write(path, lambda p: p.write_bytes(data))
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    metadata = {"meta": json.dumps(meta or {})}
+    return atomic_write(path, lambda p: save_file(tensors, str(p), metadata=metadata))
 
 
 def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
@@ -50,20 +51,17 @@ def save_checkpoint(
     path: str | Path,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    best_state: dict[str, torch.Tensor] | None,
     meta: dict[str, Any],
     scheduler: Any | None = None,
 ) -> Path:
     """Everything needed to continue training exactly where it stopped, in one atomic write."""
     opt = optimizer.state_dict()
     tensors = _tensors("model", model.state_dict())
-    if best_state is not None:
-        tensors.update(_tensors("best", best_state))
     opt_scalars: dict[str, dict[str, float]] = {}
     for idx, state in opt["state"].items():
         for key, value in state.items():
             if torch.is_tensor(value):
-                tensors[f"optim.{idx}.{key}"] = value.detach().cpu().contiguous().clone()
+                tensors[f"optim.{idx}.{key}"] = value.detach().cpu().contiguous()
             else:
                 opt_scalars.setdefault(str(idx), {})[key] = value
     tensors["rng.torch"] = torch.get_rng_state()
@@ -75,8 +73,8 @@ def save_checkpoint(
     return save_weights(path, tensors, meta)
 
 
-def load_checkpoint(path, model, optimizer, scheduler=None) -> tuple[dict, dict | None]:
-    """Restore model, optimizer, scheduler and RNG in place; -> (meta, best state or None)."""
+def load_checkpoint(path, model, optimizer, scheduler=None) -> dict:
+    """Restore model, optimizer, scheduler and RNG in place; -> the checkpoint's metadata."""
     tensors, meta = load_weights(path)
     model.load_state_dict(_unprefix("model", tensors))
     state: dict[int, dict] = {}
@@ -90,5 +88,4 @@ def load_checkpoint(path, model, optimizer, scheduler=None) -> tuple[dict, dict 
     if scheduler is not None and meta.get("scheduler") is not None:
         scheduler.load_state_dict(meta["scheduler"])
     torch.set_rng_state(tensors["rng.torch"])
-    best = _unprefix("best", tensors) or None
-    return meta, best
+    return meta

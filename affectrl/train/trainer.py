@@ -2,8 +2,10 @@
 
 Folder layout (runs/<name>/seed-<k>/):
     config.yaml          the resolved config, seed included
-    checkpoint.safetensors  last finished epoch (model, optimizer, scheduler, RNG, best model);
-                         written atomically after every epoch, removed when the run finishes
+    checkpoint.safetensors  last finished epoch (model, optimizer, scheduler, RNG); written
+                         atomically after every epoch, removed when the run finishes
+    best.safetensors     best-on-dev weights so far (written when they change; a replayed epoch
+                         rewrites them identically), removed when the run finishes
     model.safetensors    the weights chosen on dev
     metrics.json         dev and test metrics of those weights, history, timings (= run done)
     predictions.json     per split: utterance ids, gold and predicted labels
@@ -12,7 +14,6 @@ Folder layout (runs/<name>/seed-<k>/):
 
 from __future__ import annotations
 
-import copy
 import json
 import random
 import time
@@ -29,7 +30,7 @@ from ..config import merge
 from ..eval.metrics import classification_metrics
 from ..io import atomic_write, write_json
 from ..models import build_model
-from .checkpoint import load_checkpoint, save_checkpoint, save_weights
+from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from .data import Batches, dataset_for, modalities_for, standardizer
 from .tuning import tune_fixed_weights
 
@@ -111,6 +112,7 @@ class Run:
     def __init__(self, config: dict, run_dir: str | Path, progress: bool = True):
         self.config, self.run_dir, self.progress = config, Path(run_dir), progress
         self.checkpoint_path = self.run_dir / "checkpoint.safetensors"
+        self.best_path = self.run_dir / "best.safetensors"
         self.metrics_path = self.run_dir / "metrics.json"
 
     @property
@@ -159,9 +161,8 @@ class Run:
             else None
         )
         state = {"epoch": 0, "best_epoch": 0, "best_dev": None, "history": []}
-        best_state = None
         if self.checkpoint_path.is_file():
-            state, best_state = load_checkpoint(self.checkpoint_path, model, optimizer, scheduler)
+            state = load_checkpoint(self.checkpoint_path, model, optimizer, scheduler)
             state = {k: state[k] for k in ("epoch", "best_epoch", "best_dev", "history")}
         from torch.utils.tensorboard import SummaryWriter
 
@@ -191,7 +192,7 @@ class Run:
             last = tcfg["select"] == "last"
             if state["best_dev"] is None or dev[select] > state["best_dev"] or last:
                 state["best_dev"], state["best_epoch"] = dev[select], epoch
-                best_state = copy.deepcopy(model.state_dict())
+                save_weights(self.best_path, model.state_dict())
             record = {
                 "epoch": epoch,
                 "train_loss": train_loss,
@@ -205,14 +206,15 @@ class Run:
             state["history"].append(record)
             state["epoch"] = epoch
             self._log(writer, record)
-            save_checkpoint(self.checkpoint_path, model, optimizer, best_state, state, scheduler)
+            save_checkpoint(self.checkpoint_path, model, optimizer, state, scheduler)
+            record["checkpoint_seconds"] = time.perf_counter() - start - seconds
             bar.set_postfix(
                 dev=f"{dev[select]:.4f}", best=f"{state['best_dev']:.4f}@{state['best_epoch']}"
             )
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
         writer.close()
-        return self._finish(ds, model, best_state, state, dev_batches, test_batches)
+        return self._finish(ds, model, state, dev_batches, test_batches)
 
     def _train_epoch(self, model, optimizer, batches) -> float:
         model.train()
@@ -237,8 +239,8 @@ class Run:
             for key, value in record.get(split, {}).items():
                 writer.add_scalar(f"{split}/{key}", value, step)
 
-    def _finish(self, ds, model, best_state, state, dev_batches, test_batches) -> dict:
-        model.load_state_dict(best_state)
+    def _finish(self, ds, model, state, dev_batches, test_batches) -> dict:
+        model.load_state_dict(load_weights(self.best_path)[0])
         fixed = tune_fixed_weights(
             model, dev_batches, ds.label_names, self.config["train"]["select_metric"]
         )
@@ -262,6 +264,9 @@ class Run:
                 "best_epoch": state["best_epoch"],
                 "epochs": state["epoch"],
                 "s_per_epoch": float(np.mean([h["seconds"] for h in history])) if history else 0.0,
+                "checkpoint_s_per_epoch": float(
+                    np.mean([h.get("checkpoint_seconds", 0.0) for h in history]) if history else 0.0
+                ),
                 "history": history,
             }
         )
@@ -273,6 +278,7 @@ class Run:
         write_json(self.run_dir / "predictions.json", predictions)
         write_json(self.metrics_path, results)
         self.checkpoint_path.unlink(missing_ok=True)
+        self.best_path.unlink(missing_ok=True)
         return results
 
 

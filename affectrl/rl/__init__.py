@@ -1,0 +1,1 @@
+"""Reinforcement-learning agents (the graph agent: graph_agent.py)."""

@@ -1,0 +1,219 @@
+"""The graph agent (issue #6) around a trained run: its configs and what it chose, drawn.
+
+The agent itself is a `ContextGraph` (affectrl/models/learned_graph.py) inside COGMEN's context
+model, trained by the ordinary trainer (its REINFORCE loss enters through `auxiliary_loss`).
+This module names the compared graphs (`GRAPH_METHODS`), builds a run config for one of them, and
+explains a finished run: which edges the graph keeps on the test split, per target utterance the
+window it used, drawn as PNGs in the run folder.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from ..models.graph import ContextGraph, GraphEdges
+from ..train.checkpoint import load_weights
+from ..train.trainer import Run
+
+# graph section of `model.context` for each compared method (COGMEN's context model around it)
+GRAPH_METHODS: dict[str, dict] = {
+    "cogmen": {"name": "window", "past": 5, "future": 5},
+    "full": {"name": "window", "past": -1, "future": -1},
+    # COGMEN's graph with the edge scorers' range: separates "more context" from "learned edges"
+    "window10": {"name": "window", "past": 10, "future": 10},
+    "soft_adjacency": {"name": "edge_scorer", "mode": "soft", "max_range": 10},
+    "rl_window": {"name": "window_selector"},
+    "rl_hard": {"name": "edge_scorer", "mode": "rl_hard", "max_range": 10},
+    "rl_soft": {"name": "edge_scorer", "mode": "rl_soft", "max_range": 10},
+}
+RL_METHODS = ("rl_window", "rl_hard", "rl_soft")
+
+
+def method_config(base: dict, method: str) -> dict:
+    """`base` (a COGMEN config) with its context graph replaced by `method`'s."""
+    if method not in GRAPH_METHODS:
+        raise ValueError(f"unknown graph method {method!r}; known: {sorted(GRAPH_METHODS)}")
+    config = copy.deepcopy(base)
+    config["model"]["context"]["graph"] = dict(GRAPH_METHODS[method])
+    return config
+
+
+def collect_graphs(model: torch.nn.Module, batches) -> list[dict]:
+    """Run the model in eval mode and record, per dialogue, its edges (local positions) and the
+    window choice of a window selector. -> one dict per dialogue: dialogue_id, src, dst [E]
+    (positions), weight [E], window [T] (chosen window, or the largest |s - t| kept per target),
+    speaker_change [T], gold [T], pred [T]."""
+    graphs = [m for m in model.modules() if isinstance(m, ContextGraph)]
+    if not graphs:
+        raise ValueError("the model has no context graph to explain")
+    graph = graphs[0]
+    seen: list[tuple] = []
+    hook = graph.register_forward_hook(lambda mod, args, out: seen.append((args, out)))
+    model.eval()
+    out: list[dict] = []
+    try:
+        with torch.inference_mode():
+            for batch in batches:
+                seen.clear()
+                logits = model(batch).logits
+                (mask, speakers, *_), edges = seen[-1]
+                out.extend(_per_dialogue(graph, batch, mask, speakers, edges, logits))
+    finally:
+        hook.remove()
+    return out
+
+
+def _per_dialogue(graph, batch, mask, speakers, edges: GraphEdges, logits) -> list[dict]:
+    b, pos = mask.nonzero(as_tuple=True)
+    src, dst = edges.edge_index
+    weight = edges.edge_weight if edges.edge_weight is not None else torch.ones(src.shape[0])
+    distance = (pos[src] - pos[dst]).abs()
+    windows = getattr(graph, "last_windows", None)
+    choices = getattr(graph, "windows", None)
+    labels = batch.labels[mask]
+    pred = logits.argmax(-1)
+    result = []
+    for i, dialogue_id in enumerate(batch.dialogue_ids):
+        nodes = (b == i).nonzero().squeeze(1)
+        first, length = int(nodes[0]), len(nodes)
+        on = b[dst] == i
+        if windows is not None:
+            window = np.array([choices[int(a)] for a in windows[nodes]])
+        else:
+            window = np.zeros(length, dtype=np.int64)
+            np.maximum.at(window, (dst[on] - first).numpy(), distance[on].numpy())
+        spk = speakers[i, :length]
+        change = torch.cat([torch.ones(1, dtype=torch.bool), spk[1:] != spk[:-1]])
+        result.append(
+            {
+                "dialogue_id": dialogue_id,
+                "src": (src[on] - first).numpy(),
+                "dst": (dst[on] - first).numpy(),
+                "weight": weight[on].numpy(),
+                "window": window,
+                "speaker": spk.numpy(),
+                "speaker_change": change.numpy(),
+                "gold": labels[nodes].numpy(),
+                "pred": pred[nodes].numpy(),
+            }
+        )
+    return result
+
+
+def plot_dialogue_graph(record: dict, label_names: list[str], path: Path, max_utts: int = 30):
+    """Arcs for the kept edges over the first `max_utts` utterances: past -> present above the
+    axis, future -> present below, opacity = edge weight; nodes coloured by speaker, gold / pred
+    labels under them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Arc
+
+    n = min(len(record["speaker"]), max_utts)
+    fig, ax = plt.subplots(figsize=(max(8, n * 0.45), 5))
+    for s, t, w in zip(record["src"], record["dst"], record["weight"], strict=True):
+        if s == t or s >= n or t >= n:
+            continue
+        centre, width = (s + t) / 2, abs(t - s)
+        above = s < t
+        ax.add_patch(
+            Arc(
+                (centre, 0),
+                width,
+                width * 0.6,
+                theta1=0 if above else 180,
+                theta2=180 if above else 360,
+                color="tab:blue" if above else "tab:red",
+                alpha=float(np.clip(w, 0.05, 1.0)) * 0.6,
+                lw=1,
+            )
+        )
+    cmap = plt.get_cmap("tab10")
+    for t in range(n):
+        ax.scatter(t, 0, s=60, color=cmap(int(record["speaker"][t]) % 10), zorder=3)
+        gold = int(record["gold"][t])
+        text = f"{label_names[gold] if gold >= 0 else '-'}/{label_names[int(record['pred'][t])]}"
+        ax.text(t, -0.6, text, rotation=90, ha="center", va="top", fontsize=7)
+    height = max(3.0, min(n, 12) * 0.35)
+    ax.set_xlim(-1, n)
+    ax.set_ylim(-height - 2.5, height)
+    ax.set_yticks([])
+    ax.set_xlabel("utterance (colour = speaker; text = gold/predicted)")
+    ax.set_title(
+        f"{record['dialogue_id']}: kept edges (blue: past -> t, red: future -> t)", fontsize=10
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_window_histograms(records: list[dict], path: Path) -> None:
+    """Window used per target utterance by relative position (5 bins) and by speaker change."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    window = np.concatenate([r["window"] for r in records])
+    change = np.concatenate([r["speaker_change"] for r in records])
+    rel = np.concatenate([np.linspace(0, 1, len(r["window"])) for r in records])
+    values = sorted(set(window.tolist()))
+    labels = ["whole" if v < 0 else str(v) for v in values]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    bins = np.minimum((rel * 5).astype(int), 4)
+    for k, v in enumerate(values):
+        share = [np.mean(window[bins == i] == v) if (bins == i).any() else 0 for i in range(5)]
+        axes[0].bar(np.arange(5) + k * 0.8 / len(values), share, 0.8 / len(values), label=labels[k])
+    axes[0].set_xticks(np.arange(5) + 0.4 - 0.4 / len(values))
+    axes[0].set_xticklabels(["0-20%", "20-40%", "40-60%", "60-80%", "80-100%"])
+    axes[0].set_xlabel("position in the dialogue")
+    axes[0].set_ylabel("share of utterances")
+    axes[0].legend(title="window", fontsize=7)
+    for k, v in enumerate(values):
+        share = [np.mean(window[change == c] == v) if (change == c).any() else 0 for c in (0, 1)]
+        axes[1].bar(np.arange(2) + k * 0.8 / len(values), share, 0.8 / len(values), label=labels[k])
+    axes[1].set_xticks(np.arange(2) + 0.4 - 0.4 / len(values))
+    axes[1].set_xticklabels(["same speaker as t-1", "speaker change"])
+    axes[1].legend(title="window", fontsize=7)
+    fig.suptitle("context window per target utterance (test split)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def explain_run(run_dir: str | Path, dialogue_id: str | None = None) -> dict:
+    """Draw a finished run's test graphs into run_dir: graph_dialogue.png (the given dialogue, or
+    the test dialogue with the most utterances) and window_hist.png; returns edge statistics
+    (edges per utterance, mean window) and writes them to run_dir/graph_stats.json."""
+    from ..io import write_json
+
+    run_dir = Path(run_dir)
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    ds, model, splits = Run(config, run_dir, progress=False).build()
+    state, _ = load_weights(run_dir / "model.safetensors")
+    model.load_state_dict(state)
+    records = collect_graphs(model, splits["test"].in_order())
+    by_id = {r["dialogue_id"]: r for r in records}
+    if dialogue_id is None:
+        dialogue_id = max(records, key=lambda r: len(r["speaker"]))["dialogue_id"]
+    if dialogue_id not in by_id:
+        raise ValueError(f"no test dialogue {dialogue_id!r} in {run_dir}")
+    plot_dialogue_graph(by_id[dialogue_id], ds.label_names, run_dir / "graph_dialogue.png")
+    plot_window_histograms(records, run_dir / "window_hist.png")
+    edges = sum(len(r["src"]) for r in records)
+    utterances = sum(len(r["speaker"]) for r in records)
+    stats = {
+        "edges": int(edges),
+        "utterances": int(utterances),
+        "edges_per_utterance": edges / max(utterances, 1),
+        "weight_sum": float(sum(r["weight"].sum() for r in records)),
+        "dialogue_drawn": dialogue_id,
+    }
+    write_json(run_dir / "graph_stats.json", stats)
+    return stats
