@@ -59,14 +59,13 @@ def expand(
 
 def run_trial(trial: Trial, out: str | Path, threads: int = 1) -> dict:
     """Train one trial into its run folder (resuming it if it was interrupted)."""
-    import torch
-
     from .trainer import Run, resolve_config
 
-    torch.set_num_threads(threads)
     config = trial.resolved()
     config["name"] = trial.name()
-    run = Run(resolve_config(config, trial.seed), trial.run_dir(Path(out)), progress=False)
+    resolved = resolve_config(config, trial.seed)
+    resolved["train"]["threads"] = threads  # one core per trial: trials run side by side
+    run = Run(resolved, trial.run_dir(Path(out)), progress=False)
     return run.train()
 
 
