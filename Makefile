@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,llm]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,llm,ray]'
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(BIN)/affectrl demo
 
 test: $(STAMP)
+	@scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -x --timeout 600 tests
 
 lint: $(STAMP)

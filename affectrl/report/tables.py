@@ -1,0 +1,83 @@
+"""Mean ± std tables over seeds, and paired significance between methods, as DataFrames."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from ..eval.significance import paired_randomisation_test, paired_seed_tests
+from .collect import RunRecord
+
+METRICS = ("accuracy", "weighted_f1", "macro_f1")
+
+
+def summary_table(
+    records: list[RunRecord], split: str = "test", metrics: tuple[str, ...] = METRICS
+) -> pd.DataFrame:
+    """One row per (dataset, method): seeds, then mean and std of each metric in percent."""
+    rows = []
+    keyed = itertools.groupby(records, key=lambda r: (r.dataset, r.method))
+    for (dataset, method), group in keyed:
+        group = list(group)
+        row: dict[str, object] = {"dataset": dataset, "method": method, "seeds": len(group)}
+        for metric in metrics:
+            values = [v for r in group if (v := r.score(split, metric)) is not None]
+            row[f"{metric}_mean"] = 100 * float(np.mean(values)) if values else np.nan
+            row[f"{metric}_std"] = 100 * float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def display_table(summary: pd.DataFrame, metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
+    """The summary with `mean ± std` strings, for Markdown / LaTeX / HTML."""
+    out = summary[["dataset", "method", "seeds"]].copy()
+    for metric in metrics:
+        out[metric] = [
+            f"{m:.2f} ± {s:.2f}"
+            for m, s in zip(summary[f"{metric}_mean"], summary[f"{metric}_std"], strict=True)
+        ]
+    return out
+
+
+def significance_table(
+    records: list[RunRecord], split: str = "test", metric: str = "weighted_f1"
+) -> pd.DataFrame:
+    """Every pair of methods on the same dataset: paired tests over common seeds, and an
+    approximate randomisation test over utterances (predictions of the first common seed)."""
+    rows = []
+    by_dataset = itertools.groupby(records, key=lambda r: r.dataset)
+    for dataset, group in by_dataset:
+        methods: dict[str, dict[int, RunRecord]] = {}
+        for r in group:
+            methods.setdefault(r.method, {})[r.seed] = r
+        for a, b in itertools.combinations(sorted(methods), 2):
+            seeds = sorted(set(methods[a]) & set(methods[b]))
+            row: dict[str, object] = {"dataset": dataset, "a": a, "b": b, "seeds": len(seeds)}
+            scores = [
+                (methods[a][s].score(split, metric), methods[b][s].score(split, metric))
+                for s in seeds
+            ]
+            if len(seeds) >= 2 and all(x is not None and y is not None for x, y in scores):
+                tests = paired_seed_tests([x for x, _ in scores], [y for _, y in scores])
+                row.update(
+                    {
+                        "mean_diff": 100 * tests["mean_diff"],
+                        "ttest_p": tests["ttest_p"],
+                        "wilcoxon_p": tests["wilcoxon_p"],
+                    }
+                )
+            if seeds:
+                pa = methods[a][seeds[0]].predictions(split)
+                pb = methods[b][seeds[0]].predictions(split)
+                if pa and pb and pa["utterance_ids"] == pb["utterance_ids"]:
+                    gold = np.asarray(pa["gold"])
+                    test = paired_randomisation_test(
+                        gold == np.asarray(pa["pred"]), gold == np.asarray(pb["pred"]), rounds=2000
+                    )
+                    row.update(
+                        {"acc_diff_utt": 100 * test["acc_diff"], "randomisation_p": test["p"]}
+                    )
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,147 @@
+"""Sweeps: configs × seeds × noise protocols, run locally (a process pool) or on Ray Tune.
+
+Every trial writes the same run folder whichever backend ran it (`<out>/<name>/seed-<k>/`), a
+finished trial (metrics.json present) is skipped when a sweep is restarted, and the result table
+is computed from the run folders afterwards, so local and Ray sweeps give the same table.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from ..config import load_config
+from ..io import atomic_write
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One training run of a sweep.
+
+    Attributes:
+        config: path of the YAML config.
+        seed: training seed.
+        overrides: `key=value` overrides applied to the config (sweep-wide `--set` values).
+        noise: name of a noise protocol (sets `noise.protocol`), or None for clean training.
+    """
+
+    config: str
+    seed: int
+    overrides: tuple[str, ...] = ()
+    noise: str | None = None
+
+    def resolved(self) -> dict:
+        extra = (f"noise.protocol={self.noise}",) if self.noise else ()
+        return load_config(self.config, self.overrides + extra)
+
+    def name(self) -> str:
+        base = self.resolved().get("name") or Path(self.config).stem
+        return f"{base}__{self.noise}" if self.noise else str(base)
+
+    def run_dir(self, out: Path) -> Path:
+        return out / self.name() / f"seed-{self.seed}"
+
+
+def expand(
+    configs: list[str],
+    seeds: list[int],
+    overrides: tuple[str, ...] = (),
+    noises: list[str | None] | None = None,
+) -> list[Trial]:
+    """The full grid, in a fixed order (config, noise, seed)."""
+    return [Trial(c, s, overrides, n) for c in configs for n in (noises or [None]) for s in seeds]
+
+
+def run_trial(trial: Trial, out: str | Path, threads: int = 1) -> dict:
+    """Train one trial into its run folder (resuming it if it was interrupted)."""
+    from .trainer import Run, resolve_config
+
+    config = trial.resolved()
+    config["name"] = trial.name()
+    resolved = resolve_config(config, trial.seed)
+    resolved["train"]["threads"] = threads  # one core per trial: trials run side by side
+    run = Run(resolved, trial.run_dir(Path(out)), progress=False)
+    return run.train()
+
+
+def pending_trials(trials: list[Trial], out: Path) -> list[Trial]:
+    return [t for t in trials if not (t.run_dir(out) / "metrics.json").is_file()]
+
+
+def run_local(trials: list[Trial], out: Path, workers: int = 2) -> None:
+    """Run the pending trials in a pool of `workers` processes (spawned: safe with torch)."""
+    todo = pending_trials(trials, out)
+    if not todo:
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(run_trial, t, str(out)): t for t in todo}
+        for future in tqdm(as_completed(futures), total=len(futures), desc="sweep", unit="trial"):
+            future.result()
+
+
+def _ray_trainable(params: dict) -> None:
+    from ray import tune
+
+    trial = Trial(**{**params["trial"], "overrides": tuple(params["trial"]["overrides"])})
+    metrics = run_trial(trial, params["out"])
+    tune.report({f"test_{k}": metrics["test"][k] for k in ("accuracy", "weighted_f1")})
+
+
+def run_ray(
+    trials: list[Trial],
+    out: Path,
+    address: str | None = None,
+    cpus_per_trial: int = 1,
+    num_cpus: int | None = None,
+) -> None:
+    """Run the pending trials on Ray Tune: a local Ray instance, or the cluster at `address`."""
+    try:
+        import ray
+        from ray import tune
+    except ImportError:
+        raise RuntimeError(
+            "the Ray backend needs the `ray` extra: pip install -e '.[ray]'"
+        ) from None
+    todo = pending_trials(trials, out)
+    if not todo:
+        return
+    ray.init(
+        address=address,
+        num_cpus=None if address else num_cpus,
+        include_dashboard=False,
+        ignore_reinit_error=True,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    try:
+        grid = [{**asdict(t), "overrides": list(t.overrides)} for t in todo]
+        tuner = tune.Tuner(
+            tune.with_resources(_ray_trainable, {"cpu": cpus_per_trial}),
+            param_space={"trial": tune.grid_search(grid), "out": str(out.resolve())},
+            run_config=tune.RunConfig(
+                name="ray", storage_path=str((out / "_ray").resolve()), verbose=0
+            ),
+        )
+        results = tuner.fit()
+        errors = [r.error for r in results if r.error]
+        if errors:
+            raise RuntimeError(f"{len(errors)} Ray trials failed; first: {errors[0]}")
+    finally:
+        ray.shutdown()
+
+
+def result_table(out: Path) -> pd.DataFrame:
+    """Mean ± std per method over the sweep's finished runs; also written as CSV and Markdown."""
+    from ..report import collect_runs
+    from ..report.tables import display_table, summary_table
+
+    table = display_table(summary_table(collect_runs([out])))
+    atomic_write(out / "sweep_results.csv", lambda p: table.to_csv(p, index=False))
+    atomic_write(out / "sweep_results.md", lambda p: p.write_text(table.to_markdown(index=False)))
+    return table

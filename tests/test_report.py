@@ -1,0 +1,124 @@
+"""The report: tables, significance and a self-contained HTML page, checked in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from affectrl.cli import main
+from affectrl.io import write_json
+from affectrl.report import collect_runs
+from affectrl.report.tables import significance_table, summary_table
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+LABELS = ["neg", "pos"]
+
+
+def _fake_run(root: Path, method: str, seed: int, acc: float, n: int = 40) -> None:
+    """A finished run folder in the trainer's format: metrics.json + predictions.json."""
+    rng = np.random.default_rng(seed)
+    gold = rng.integers(0, 2, n)
+    pred = np.where(rng.random(n) < acc, gold, 1 - gold)
+    cm = np.zeros((2, 2), dtype=int)
+    np.add.at(cm, (gold, pred), 1)
+    score = float((gold == pred).mean())
+    split = {
+        "accuracy": score,
+        "weighted_f1": score - 0.01,
+        "macro_f1": score - 0.02,
+        "confusion_matrix": cm.tolist(),
+        "labels": LABELS,
+    }
+    run = root / method / f"seed-{seed}"
+    write_json(run / "metrics.json", {"dev": split, "test": split, "seed": seed, "dataset": "toy"})
+    ids = [f"u{i}" for i in range(n)]
+    write_json(
+        run / "predictions.json",
+        {"test": {"utterance_ids": ids, "gold": gold.tolist(), "pred": pred.tolist()}},
+    )
+
+
+@pytest.fixture()
+def runs(tmp_path: Path) -> Path:
+    for seed in (1, 2, 3):
+        _fake_run(tmp_path / "runs", "strong", seed, 0.9)
+        _fake_run(tmp_path / "runs", "weak", seed, 0.6)
+    return tmp_path / "runs"
+
+
+def test_summary_and_significance(runs):
+    records = collect_runs([runs])
+    assert [(r.method, r.seed) for r in records][:3] == [
+        ("strong", 1),
+        ("strong", 2),
+        ("strong", 3),
+    ]
+    summary = summary_table(records).set_index("method")
+    accs = [r.metrics["test"]["accuracy"] for r in records if r.method == "weak"]
+    assert summary.loc["weak", "accuracy_mean"] == pytest.approx(100 * np.mean(accs))
+    assert summary.loc["weak", "accuracy_std"] == pytest.approx(100 * np.std(accs, ddof=1))
+    sig = significance_table(records).iloc[0]
+    assert (sig["a"], sig["b"], sig["seeds"]) == ("strong", "weak", 3)
+    assert sig["mean_diff"] > 0
+    assert sig["randomisation_p"] < 0.05
+
+
+def test_report_files_and_html_in_chromium(runs, tmp_path):
+    (runs / "strong" / "seed-1" / "robustness.csv").write_text("cell,accuracy\nclean,0.9\n")
+    shutil.copy(Path(__file__).parent / "fixtures" / "tiny.png", runs / "strong" / "seed-1")
+    out = tmp_path / "report"
+    assert main(["report", str(runs), "--out", str(out)]) == 0
+    for name in ("summary_test.md", "summary_test.csv", "summary_test.tex", "significance.csv"):
+        assert (out / name).is_file(), name
+    page = (out / "report.html").read_text()
+    assert "http://" not in page and "https://" not in page  # offline: nothing fetched
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "headless Chromium is needed (make test installs it)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chrome'}",
+    ]
+    url = (out / "report.html").resolve().as_uri()
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert len(re.findall(r"<table", dom)) >= 4  # test, dev, significance, the run's CSV
+    images = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,', dom)
+    assert "test weighted F1 per method" in images
+    assert {"toy / strong", "toy / weak", "tiny"} <= set(images)
+    shot = ARTIFACTS / "report.png"
+    subprocess.run(
+        [chromium, *flags, f"--screenshot={shot}", "--window-size=1200,1600", url],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.stat().st_size > 10_000
+
+
+def test_report_without_runs_is_a_clear_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 1
+    assert "no finished runs" in capsys.readouterr().err
+
+
+def test_metrics_json_must_be_valid(tmp_path):
+    (tmp_path / "m" / "seed-1").mkdir(parents=True)
+    (tmp_path / "m" / "seed-1" / "metrics.json").write_text("{oops")
+    with pytest.raises(ValueError, match=r"metrics.json: not valid JSON"):
+        collect_runs([tmp_path])
