@@ -1,0 +1,1 @@
+"""Reinforcement learning: policies, a batched PPO for per-utterance decisions, and environments."""
