@@ -6,10 +6,14 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from .commands import data_cmd
+from .commands import data_cmd, eval_cmd, train_cmd
 
 # Each entry adds its subcommand(s) to the parser; the handler is stored as args.func.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [data_cmd.register]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    data_cmd.register,
+    train_cmd.register,
+    eval_cmd.register,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,164 @@
+"""Utterance-level fusion: per-modality features -> one vector per utterance.
+
+Every fusion reads `features[m]` float32 [B, T, D_m] and `modality_mask` bool [B, T, M] and
+returns a `FusionOutput`. A missing modality (mask False) contributes nothing: its input is zeroed
+and, for weighted fusions, its weight is 0 and the others are renormalised. The context model
+(affectrl.models.context) sits behind a fusion; the RL fusion agent (issue #5) plugs in here by
+returning its own `weights`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+
+class FusionOutput(NamedTuple):
+    """fused: [B, T, out_dim]; unimodal_logits: [B, T, M, C] or None; weights: [B, T, M] or None."""
+
+    fused: torch.Tensor
+    unimodal_logits: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
+
+
+def _present(features: dict[str, torch.Tensor], mask: torch.Tensor, modalities: list[str]):
+    """Features with missing positions zeroed: list of M tensors [B, T, D_m]."""
+    return [
+        features[m] * mask[..., i : i + 1].to(features[m].dtype) for i, m in enumerate(modalities)
+    ]
+
+
+def masked_normalise(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Zero the weights of missing modalities and renormalise to sum 1 over the rest.
+
+    weights, mask: [..., M]. Where every modality is missing the result is all zeros.
+    """
+    w = weights * mask.to(weights.dtype)
+    return w / w.sum(-1, keepdim=True).clamp_min(1e-12)
+
+
+class ModalityEncoders(nn.Module):
+    """One encoder per modality (Linear -> ReLU -> Dropout) to a shared size H, and unimodal heads.
+
+    The heads (Linear H -> C) give each modality its own prediction: an auxiliary loss during
+    training, and the confidence signals the fusion agent reads.
+    """
+
+    def __init__(self, dims: dict[str, int], hidden: int, num_classes: int, dropout: float):
+        super().__init__()
+        self.modalities = list(dims)
+        self.encoders = nn.ModuleDict(
+            {
+                m: nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Dropout(dropout))
+                for m, d in dims.items()
+            }
+        )
+        self.heads = nn.ModuleDict({m: nn.Linear(hidden, num_classes) for m in dims})
+
+    def forward(self, features, mask) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> encodings [B, T, M, H] (zero where missing), unimodal logits [B, T, M, C]."""
+        xs = _present(features, mask, self.modalities)
+        enc = torch.stack(
+            [self.encoders[m](x) for m, x in zip(self.modalities, xs, strict=True)], 2
+        )
+        enc = enc * mask.unsqueeze(-1).to(enc.dtype)
+        logits = torch.stack(
+            [self.heads[m](enc[:, :, i]) for i, m in enumerate(self.modalities)], 2
+        )
+        return enc, logits
+
+
+class ConcatFusion(nn.Module):
+    """Early fusion: concatenate the (optionally encoded) modality vectors.
+
+    encoder_dim None feeds the raw features (COGMEN's input: concatenated modalities),
+    out_dim = sum D_m; otherwise each modality is encoded to encoder_dim first (out_dim = M * H)
+    and unimodal heads are available.
+    """
+
+    def __init__(self, dims, num_classes, encoder_dim: int | None = None, dropout: float = 0.0):
+        super().__init__()
+        self.modalities = list(dims)
+        self.encoders = (
+            ModalityEncoders(dims, encoder_dim, num_classes, dropout) if encoder_dim else None
+        )
+        self.out_dim = encoder_dim * len(dims) if encoder_dim else sum(dims.values())
+
+    def forward(self, features, modality_mask) -> FusionOutput:
+        if self.encoders is None:
+            return FusionOutput(torch.cat(_present(features, modality_mask, self.modalities), -1))
+        enc, logits = self.encoders(features, modality_mask)
+        return FusionOutput(enc.flatten(2), logits)
+
+
+class WeightedFusion(nn.Module):
+    """fused = sum_m w_m * e_m over per-modality encodings e_m [B, T, H].
+
+    weighting:
+        "mean": equal weights over present modalities.
+        "fixed": a constant weight vector (the `fixed_weights` buffer), tuned on dev after
+            training (affectrl.train.tuning); during training weights are drawn from a flat
+            Dirichlet per utterance so the classifier works under any weighting.
+        "attention": w = softmax_m(v . tanh(W e_m)), learned by gradient.
+        "gated": a gate per modality and dimension, softmax over modalities of a linear map of
+            all encodings (a gated multimodal unit for M modalities); reported weights are the
+            gates' mean over dimensions.
+    """
+
+    WEIGHTINGS = ("mean", "fixed", "attention", "gated")
+
+    def __init__(
+        self, dims, num_classes, hidden: int = 100, dropout: float = 0.0, weighting="mean"
+    ):
+        super().__init__()
+        if weighting not in self.WEIGHTINGS:
+            raise ValueError(f"unknown weighting {weighting!r}; known: {self.WEIGHTINGS}")
+        self.weighting = weighting
+        self.encoders = ModalityEncoders(dims, hidden, num_classes, dropout)
+        m = len(dims)
+        self.out_dim = hidden
+        self.register_buffer("fixed_weights", torch.full((m,), 1.0 / m))
+        if weighting == "attention":
+            self.score = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        if weighting == "gated":
+            self.gate = nn.Linear(m * hidden, m * hidden)
+
+    def forward(self, features, modality_mask) -> FusionOutput:
+        enc, logits = self.encoders(features, modality_mask)  # [B,T,M,H], [B,T,M,C]
+        mask = modality_mask
+        if self.weighting == "gated":
+            b, t, m, h = enc.shape
+            gate_logits = self.gate(enc.flatten(2)).view(b, t, m, h)
+            gate_logits = gate_logits.masked_fill(~mask.unsqueeze(-1), -1e9)
+            gates = torch.softmax(gate_logits, dim=2) * mask.unsqueeze(-1).to(enc.dtype)
+            return FusionOutput((gates * enc).sum(2), logits, gates.mean(-1))
+        if self.weighting == "attention":
+            raw = self.score(enc).squeeze(-1).masked_fill(~mask, -1e9)
+            weights = torch.softmax(raw, dim=-1) * mask.to(enc.dtype)
+        elif self.weighting == "fixed" and self.training:
+            alpha = torch.ones(mask.shape, dtype=enc.dtype, device=enc.device)
+            weights = masked_normalise(torch.distributions.Dirichlet(alpha).sample(), mask)
+        elif self.weighting == "fixed":
+            weights = masked_normalise(self.fixed_weights.expand(mask.shape), mask)
+        else:
+            weights = masked_normalise(torch.ones(mask.shape, dtype=enc.dtype), mask)
+        return FusionOutput((weights.unsqueeze(-1) * enc).sum(2), logits, weights)
+
+
+FUSIONS = {
+    "concat": ConcatFusion,
+    "mean": lambda dims, num_classes, **kw: WeightedFusion(
+        dims, num_classes, weighting="mean", **kw
+    ),
+    "fixed": lambda dims, num_classes, **kw: WeightedFusion(
+        dims, num_classes, weighting="fixed", **kw
+    ),
+    "attention": lambda dims, num_classes, **kw: WeightedFusion(
+        dims, num_classes, weighting="attention", **kw
+    ),
+    "gated": lambda dims, num_classes, **kw: WeightedFusion(
+        dims, num_classes, weighting="gated", **kw
+    ),
+}

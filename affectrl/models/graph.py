@@ -1,0 +1,106 @@
+"""Context graphs: which utterances of a dialogue send messages to which, with relation types.
+
+A context graph turns a padded batch into one graph whose nodes are the real utterances in the
+order of `DialogueBatch.flat` (dialogue by dialogue, utterance by utterance). COGMEN's fixed
+window is `WindowGraph`; a learned edge chooser (the RL graph agent of issue #6) implements the
+same `ContextGraph` interface and may also return `edge_weight`.
+
+Relation types follow COGMEN: for an edge source s -> target t in a dialogue with speakers spk,
+    relation = (spk[s] * S + spk[t]) * 2 + direction,   direction = 0 if s < t else 1,
+so there are 2 * S^2 relations (the self-loop s == t has direction 1, as in the official code).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+
+class GraphEdges(NamedTuple):
+    """edge_index int64 [2, E] (row 0 source, row 1 target, node ids into the flat utterances),
+    edge_type int64 [E] in [0, 2 S^2), edge_weight float [E] or None (unweighted)."""
+
+    edge_index: torch.Tensor
+    edge_type: torch.Tensor
+    edge_weight: torch.Tensor | None = None
+
+
+def num_relations(num_speakers: int) -> int:
+    return 2 * num_speakers**2
+
+
+def flat_node_ids(utterance_mask: torch.Tensor) -> torch.Tensor:
+    """int64 [B, T]: the flat node id of each real utterance (-1 at padding)."""
+    ids = utterance_mask.flatten().long().cumsum(0).view_as(utterance_mask) - 1
+    return ids.masked_fill(~utterance_mask, -1)
+
+
+def relation_types(src_speaker, dst_speaker, src_pos, dst_pos, num_speakers: int) -> torch.Tensor:
+    """COGMEN's relation index for edges given speaker indices and utterance positions."""
+    direction = (src_pos >= dst_pos).long()
+    return (src_speaker * num_speakers + dst_speaker) * 2 + direction
+
+
+class ContextGraph(nn.Module):
+    """forward(utterance_mask [B,T], speakers [B,T], nodes [N,H] or None) -> GraphEdges."""
+
+    def forward(self, utterance_mask, speakers, nodes=None) -> GraphEdges:  # pragma: no cover
+        raise NotImplementedError
+
+
+class WindowGraph(ContextGraph):
+    """COGMEN's fixed window: target t receives from every s with t - past <= s <= t + future.
+
+    past / future = -1 means the whole dialogue on that side. Built for the whole batch at once
+    from a [T, T] band mask (cached per T), without loops over utterances.
+    """
+
+    def __init__(self, num_speakers: int, past: int = 5, future: int = 5):
+        super().__init__()
+        if past < -1 or future < -1:
+            raise ValueError(
+                f"window sizes must be >= 0 or -1 (whole dialogue), got {past}/{future}"
+            )
+        self.num_speakers, self.past, self.future = num_speakers, past, future
+        self._bands: dict[int, torch.Tensor] = {}
+
+    def band(self, length: int) -> torch.Tensor:
+        """bool [T, T], [s, t] True when source s is in the window of target t."""
+        if length not in self._bands:
+            pos = torch.arange(length)
+            offset = pos.view(-1, 1) - pos.view(1, -1)  # s - t
+            ok = torch.ones(length, length, dtype=torch.bool)
+            if self.past >= 0:
+                ok &= offset >= -self.past
+            if self.future >= 0:
+                ok &= offset <= self.future
+            self._bands[length] = ok
+        return self._bands[length]
+
+    def forward(self, utterance_mask, speakers, nodes=None) -> GraphEdges:
+        length = utterance_mask.shape[1]
+        pairs = self.band(length).to(utterance_mask.device).unsqueeze(0)
+        pairs = pairs & utterance_mask.unsqueeze(2) & utterance_mask.unsqueeze(1)
+        b, s, t = pairs.nonzero(as_tuple=True)
+        ids = flat_node_ids(utterance_mask)
+        edge_index = torch.stack([ids[b, s], ids[b, t]])
+        edge_type = relation_types(speakers[b, s], speakers[b, t], s, t, self.num_speakers)
+        if speakers.numel() and int(speakers.max()) >= self.num_speakers:
+            raise ValueError(
+                f"speaker index {int(speakers.max())} >= num_speakers {self.num_speakers}"
+            )
+        return GraphEdges(edge_index, edge_type)
+
+
+GRAPHS = {"window": WindowGraph}
+
+
+def build_graph(spec: dict, num_speakers: int) -> ContextGraph:
+    """A context graph by name from a config section, e.g. {name: window, past: 5, future: 5}."""
+    spec = dict(spec)
+    name = spec.pop("name", "window")
+    if name not in GRAPHS:
+        raise ValueError(f"unknown graph {name!r}; known: {sorted(GRAPHS)}")
+    return GRAPHS[name](num_speakers=num_speakers, **spec)

@@ -1,0 +1,281 @@
+"""One training run (one config, one seed) in one folder, resumable after a kill.
+
+Folder layout (runs/<name>/seed-<k>/):
+    config.yaml          the resolved config, seed included
+    checkpoint.safetensors  last finished epoch (model, optimizer, scheduler, RNG, best model);
+                         written atomically after every epoch, removed when the run finishes
+    model.safetensors    the weights chosen on dev
+    metrics.json         dev and test metrics of those weights, history, timings (= run done)
+    predictions.json     per split: utterance ids, gold and predicted labels
+    tb/                  TensorBoard events
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from ..config import merge
+from ..eval.metrics import classification_metrics
+from ..io import atomic_write, write_json
+from ..models import build_model
+from .checkpoint import load_checkpoint, save_checkpoint, save_weights
+from .data import Batches, dataset_for, modalities_for, standardizer
+from .tuning import tune_fixed_weights
+
+DEFAULTS: dict[str, Any] = {
+    "features": {},
+    "modalities": None,
+    "standardize": False,
+    "model": {
+        "fusion": {"name": "concat"},
+        "context": {"name": "none"},
+        "classifier": {"hidden": 100, "dropout": 0.5},
+        "unimodal_loss_weight": 0.0,
+    },
+    "train": {
+        "epochs": 55,
+        "batch_size": 32,
+        "lr": 1.0e-4,
+        "weight_decay": 1.0e-8,
+        "scheduler": "plateau",
+        "select_metric": "weighted_f1",
+        "select": "dev",
+        "grad_clip": None,
+        "threads": 2,
+        "eval_test_every_epoch": True,
+    },
+}
+SELECT_METRICS = ("accuracy", "weighted_f1", "macro_f1")
+
+
+def resolve_config(config: dict, seed: int) -> dict:
+    """Defaults under the user's config, plus the seed; checks the names it can check early."""
+    resolved = merge(DEFAULTS, config)
+    if "dataset" not in resolved:
+        raise ValueError("config has no `dataset:` (e.g. dataset: mosi)")
+    if resolved["train"]["select_metric"] not in SELECT_METRICS:
+        raise ValueError(f"train.select_metric must be one of {SELECT_METRICS}")
+    if resolved["train"]["select"] not in ("dev", "last"):
+        raise ValueError(
+            "train.select must be `dev` (best dev select_metric) or `last` (last epoch)"
+        )
+    resolved["seed"] = int(seed)
+    return resolved
+
+
+def seed_everything(seed: int, threads: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+
+
+def predict(model: torch.nn.Module, batches: list) -> tuple[np.ndarray, np.ndarray, float]:
+    """-> gold [N], predicted [N] over labelled utterances, and the summed mean batch loss."""
+    model.eval()
+    golds, preds, loss = [], [], 0.0
+    with torch.inference_mode():
+        for batch in batches:
+            out = model(batch)
+            loss += float(model.loss(out, batch))
+            labels = batch.labels[batch.utterance_mask]
+            keep = labels >= 0
+            golds.append(labels[keep])
+            preds.append(out.logits.argmax(-1)[keep])
+    return torch.cat(golds).numpy(), torch.cat(preds).numpy(), loss
+
+
+def evaluate(model, batches, label_names) -> tuple[dict, float]:
+    gold, pred, loss = predict(model, batches)
+    return classification_metrics(gold, pred, label_names), loss
+
+
+def _short(metrics: dict) -> dict[str, float]:
+    return {k: metrics[k] for k in SELECT_METRICS}
+
+
+class Run:
+    """A training run in `run_dir` for a resolved config (see `resolve_config`)."""
+
+    def __init__(self, config: dict, run_dir: str | Path, progress: bool = True):
+        self.config, self.run_dir, self.progress = config, Path(run_dir), progress
+        self.checkpoint_path = self.run_dir / "checkpoint.safetensors"
+        self.metrics_path = self.run_dir / "metrics.json"
+
+    @property
+    def done(self) -> bool:
+        return self.metrics_path.is_file()
+
+    def _check_config(self) -> None:
+        path = self.run_dir / "config.yaml"
+        if path.is_file():
+            saved = yaml.safe_load(path.read_text())
+            if saved != self.config:
+                raise ValueError(
+                    f"{self.run_dir} holds a run of a different config; use another --name "
+                    "or delete the folder"
+                )
+        else:
+            text = yaml.safe_dump(self.config, sort_keys=False)
+            atomic_write(path, lambda p: p.write_text(text))
+
+    def build(self):
+        cfg = self.config
+        seed_everything(cfg["seed"], cfg["train"]["threads"])
+        ds = dataset_for(cfg)
+        modalities = modalities_for(cfg, ds)
+        dims = {m: ds.feature_dims()[m] for m in modalities}
+        model = build_model(cfg["model"], dims, ds.num_classes, ds.num_speakers)
+        bs = cfg["train"]["batch_size"]
+        transform = standardizer(ds, modalities) if cfg["standardize"] else None
+        splits = {s: Batches(ds, s, modalities, bs, transform) for s in ("train", "dev", "test")}
+        return ds, model, splits
+
+    def train(self, on_epoch_end: Callable[[int], None] | None = None) -> dict:
+        """Train (or continue) to the configured epochs; returns the final metrics dict."""
+        if self.done:
+            return json.loads(self.metrics_path.read_text())
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._check_config()
+        cfg, tcfg = self.config, self.config["train"]
+        ds, model, splits = self.build()
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"]
+        )
+        scheduler = (
+            torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min")
+            if tcfg["scheduler"] == "plateau"
+            else None
+        )
+        state = {"epoch": 0, "best_epoch": 0, "best_dev": None, "history": []}
+        best_state = None
+        if self.checkpoint_path.is_file():
+            state, best_state = load_checkpoint(self.checkpoint_path, model, optimizer, scheduler)
+            state = {k: state[k] for k in ("epoch", "best_epoch", "best_dev", "history")}
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(self.run_dir / "tb"))
+        dev_batches, test_batches = splits["dev"].in_order(), splits["test"].in_order()
+        select = tcfg["select_metric"]
+        epochs = range(state["epoch"] + 1, tcfg["epochs"] + 1)
+        bar = tqdm(
+            epochs,
+            desc=f"{self.run_dir.parent.name}/{self.run_dir.name}",
+            disable=not self.progress,
+            leave=False,
+        )
+        for epoch in bar:
+            start = time.perf_counter()
+            generator = torch.Generator().manual_seed(cfg["seed"] * 100_003 + epoch)
+            train_loss = self._train_epoch(model, optimizer, splits["train"].shuffled(generator))
+            dev, dev_loss = evaluate(model, dev_batches, ds.label_names)
+            if scheduler is not None:
+                scheduler.step(dev_loss)
+            test = (
+                evaluate(model, test_batches, ds.label_names)[0]
+                if tcfg["eval_test_every_epoch"]
+                else None
+            )
+            seconds = time.perf_counter() - start
+            last = tcfg["select"] == "last"
+            if state["best_dev"] is None or dev[select] > state["best_dev"] or last:
+                state["best_dev"], state["best_epoch"] = dev[select], epoch
+                best_state = copy.deepcopy(model.state_dict())
+            record = {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "dev_loss": dev_loss,
+                "seconds": seconds,
+                "lr": optimizer.param_groups[0]["lr"],
+                "dev": _short(dev),
+            }
+            if test is not None:
+                record["test"] = _short(test)
+            state["history"].append(record)
+            state["epoch"] = epoch
+            self._log(writer, record)
+            save_checkpoint(self.checkpoint_path, model, optimizer, best_state, state, scheduler)
+            bar.set_postfix(
+                dev=f"{dev[select]:.4f}", best=f"{state['best_dev']:.4f}@{state['best_epoch']}"
+            )
+            if on_epoch_end is not None:
+                on_epoch_end(epoch)
+        writer.close()
+        return self._finish(ds, model, best_state, state, dev_batches, test_batches)
+
+    def _train_epoch(self, model, optimizer, batches) -> float:
+        model.train()
+        total = 0.0
+        clip = self.config["train"]["grad_clip"]
+        for batch in batches:
+            optimizer.zero_grad()
+            loss = model.loss(model(batch), batch)
+            loss.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            optimizer.step()
+            total += float(loss.detach())
+        return total
+
+    @staticmethod
+    def _log(writer, record: dict) -> None:
+        step = record["epoch"]
+        for key in ("train_loss", "dev_loss", "seconds", "lr"):
+            writer.add_scalar(key, record[key], step)
+        for split in ("dev", "test"):
+            for key, value in record.get(split, {}).items():
+                writer.add_scalar(f"{split}/{key}", value, step)
+
+    def _finish(self, ds, model, best_state, state, dev_batches, test_batches) -> dict:
+        model.load_state_dict(best_state)
+        fixed = tune_fixed_weights(
+            model, dev_batches, ds.label_names, self.config["train"]["select_metric"]
+        )
+        results: dict[str, Any] = {}
+        predictions: dict[str, Any] = {}
+        for split, batches in (("dev", dev_batches), ("test", test_batches)):
+            gold, pred, _ = predict(model, batches)
+            results[split] = classification_metrics(gold, pred, ds.label_names)
+            index = {d.id: d for d in ds.dialogues(split)}
+            ids = [u for b in batches for d in b.dialogue_ids for u in _labelled_ids(index[d])]
+            predictions[split] = {
+                "utterance_ids": ids,
+                "gold": gold.tolist(),
+                "pred": pred.tolist(),
+            }
+        history = state["history"]
+        results.update(
+            {
+                "seed": self.config["seed"],
+                "dataset": self.config["dataset"],
+                "best_epoch": state["best_epoch"],
+                "epochs": state["epoch"],
+                "s_per_epoch": float(np.mean([h["seconds"] for h in history])) if history else 0.0,
+                "history": history,
+            }
+        )
+        if fixed is not None:
+            results["fixed_weights"] = fixed
+        save_weights(
+            self.run_dir / "model.safetensors", model.state_dict(), {"config": self.config}
+        )
+        write_json(self.run_dir / "predictions.json", predictions)
+        write_json(self.metrics_path, results)
+        self.checkpoint_path.unlink(missing_ok=True)
+        return results
+
+
+def _labelled_ids(d) -> list[str]:
+    """Labelled utterance ids of a dialogue (the order predictions are produced in)."""
+    return [u for u, y in zip(d.utterance_ids, d.labels, strict=True) if y >= 0]

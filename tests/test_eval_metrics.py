@@ -1,0 +1,47 @@
+"""Metrics agree with scikit-learn; significance tests behave at the extremes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from affectrl.eval import (
+    classification_metrics,
+    mean_std,
+    paired_randomisation_test,
+    paired_seed_tests,
+)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_metrics_match_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    gold = rng.integers(0, 5, 300)
+    pred = np.where(rng.random(300) < 0.6, gold, rng.integers(0, 4, 300))  # class 4 never predicted
+    names = list("abcdef")  # class 5 never occurs at all
+    m = classification_metrics(gold, pred, names)
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(gold, pred))
+    assert m["weighted_f1"] == pytest.approx(skm.f1_score(gold, pred, average="weighted"))
+    assert m["macro_f1"] == pytest.approx(skm.f1_score(gold, pred, average="macro"))
+    assert m["confusion_matrix"] == skm.confusion_matrix(gold, pred, labels=range(6)).tolist()
+    p, r, f, s = skm.precision_recall_fscore_support(gold, pred, labels=range(6), zero_division=0)
+    for k, name in enumerate(names):
+        assert m["per_class"][name]["precision"] == pytest.approx(p[k])
+        assert m["per_class"][name]["recall"] == pytest.approx(r[k])
+        assert m["per_class"][name]["f1"] == pytest.approx(f[k])
+        assert m["per_class"][name]["support"] == s[k]
+
+
+def test_mean_std_uses_sample_std():
+    assert mean_std([1.0, 2.0, 3.0]) == {"mean": 2.0, "std": 1.0, "n": 3}
+    assert mean_std([5.0])["std"] == 0.0
+
+
+def test_significance_extremes():
+    same = paired_randomisation_test(np.ones(50, bool), np.ones(50, bool), rounds=200)
+    assert same["p"] == 1.0
+    better = paired_randomisation_test(np.ones(200, bool), np.zeros(200, bool), rounds=200)
+    assert better["p"] < 0.01 and better["acc_diff"] == 1.0
+    seeds = paired_seed_tests([0.8, 0.82, 0.81, 0.83, 0.8], [0.6, 0.61, 0.62, 0.6, 0.63])
+    assert seeds["ttest_p"] < 0.01 and seeds["mean_diff"] > 0.15

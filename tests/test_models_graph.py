@@ -1,0 +1,69 @@
+"""Context graph construction against hand-computed edges and COGMEN's relation types."""
+
+from __future__ import annotations
+
+import torch
+
+from affectrl.models.graph import WindowGraph, build_graph, num_relations
+
+
+def _edges(graph, mask, speakers):
+    e = graph(torch.tensor(mask), torch.tensor(speakers))
+    return sorted(
+        zip(e.edge_index[0].tolist(), e.edge_index[1].tolist(), e.edge_type.tolist(), strict=True)
+    )
+
+
+def rel(src_spk, dst_spk, src, dst, s=2):
+    """COGMEN: edge_type_to_idx[str(src_spk) + str(dst_spk) + ('0' if src < dst else '1')]."""
+    return (src_spk * s + dst_spk) * 2 + (0 if src < dst else 1)
+
+
+def test_window_1_1_hand_computed():
+    # one dialogue of 4 utterances, speakers A B A A, window past 1 / future 1
+    edges = _edges(WindowGraph(2, past=1, future=1), [[True] * 4], [[0, 1, 0, 0]])
+    spk = [0, 1, 0, 0]
+    expected = sorted(
+        (s, t, rel(spk[s], spk[t], s, t)) for t in range(4) for s in range(4) if -1 <= s - t <= 1
+    )
+    assert edges == expected
+    assert len(edges) == 10  # 4 self loops + 3 pairs in both directions
+    assert (0, 1, 2) in edges  # A -> B from the past: (0*2+1)*2+0
+    assert (1, 0, 5) in edges  # B -> A from the future: (1*2+0)*2+1
+    assert (2, 2, 1) in edges  # self loop A -> A counts as direction 1, like the official code
+
+
+def test_batch_offsets_and_padding():
+    mask = [[True, True, True], [True, True, False]]
+    speakers = [[0, 1, 1], [1, 0, 0]]
+    edges = _edges(WindowGraph(2, past=5, future=5), mask, speakers)
+    # dialogue 1 is nodes 0..2 (9 edges), dialogue 2 is nodes 3..4 (4 edges); none crosses
+    assert len(edges) == 9 + 4
+    assert all((s < 3) == (t < 3) for s, t, _ in edges)
+    assert (3, 4, rel(1, 0, 0, 1)) in edges and (4, 3, rel(0, 1, 1, 0)) in edges
+
+
+def test_asymmetric_window_is_from_the_targets_view():
+    # target t receives from t-2 .. t (past 2, future 0)
+    edges = _edges(WindowGraph(1, past=2, future=0), [[True] * 4], [[0] * 4])
+    pairs = {(s, t) for s, t, _ in edges}
+    assert pairs == {(s, t) for t in range(4) for s in range(max(0, t - 2), t + 1)}
+    assert all(k in (0, 1) for _, _, k in edges)
+
+
+def test_whole_dialogue_window():
+    edges = _edges(
+        build_graph({"name": "window", "past": -1, "future": -1}, 3),
+        [[True] * 5],
+        [[0, 1, 2, 1, 0]],
+    )
+    assert len(edges) == 25
+    assert num_relations(3) == 18
+    assert max(k for *_, k in edges) < 18
+
+
+def test_speaker_out_of_range_is_an_error():
+    import pytest
+
+    with pytest.raises(ValueError, match="num_speakers"):
+        WindowGraph(2)(torch.tensor([[True, True]]), torch.tensor([[0, 2]]))
