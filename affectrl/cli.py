@@ -1,19 +1,27 @@
-"""The `affectrl` command line. Each stage registers its own subcommands from its module."""
+"""The `affectrl` command line. Each stage registers its own subcommands from its module.
+
+Every module `affectrl/commands/<name>_cmd.py` defines `register(subparsers)`; they are found
+here by name, so adding a stage's commands touches no shared list.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
-from collections.abc import Callable
 
-from .commands import data_cmd, eval_cmd, train_cmd
+from . import commands
 
-# Each entry adds its subcommand(s) to the parser; the handler is stored as args.func.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
-    data_cmd.register,
-    train_cmd.register,
-    eval_cmd.register,
-]
+# The order subcommands appear in `affectrl --help`; modules not listed follow alphabetically.
+ORDER = ("demo", "data", "extract", "train", "eval", "noise", "sweep", "report", "llm")
+
+
+def _command_modules() -> list:
+    names = [m.name for m in pkgutil.iter_modules(commands.__path__) if m.name.endswith("_cmd")]
+    rank = {f"{n}_cmd": i for i, n in enumerate(ORDER)}
+    names.sort(key=lambda n: (rank.get(n, len(ORDER)), n))
+    return [importlib.import_module(f"{commands.__name__}.{n}") for n in names]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,8 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         "agents. Data is found via $AFFECTRL_DATA, then ./data, then ../shared/data.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for register in COMMANDS:
-        register(sub)
+    for module in _command_modules():
+        module.register(sub)
     return parser
 
 

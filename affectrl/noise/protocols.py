@@ -1,0 +1,208 @@
+"""Named protocols: evaluation grids (a fixed list of cells, each a list of corruption specs)
+and training curricula (a sampler of corruption specs whose severity ramps up over training).
+
+`affectrl noise list` prints them; `get_protocol(name)` returns one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+
+from ..data.types import MODALITIES
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One condition of a grid.
+
+    name: e.g. "text/gaussian/-10", "text+audio/missing/0.6", "clean".
+    modalities: the corrupted modalities ("" for clean).
+    corruption: "clean" or the corruption name.
+    value: the native parameter (SNR dB or fraction), None for clean.
+    severity: the common [0, 1] scale (noise fraction N/(S+N) for gaussian, the fraction for
+        missing/substitute), 0 for clean.
+    specs: the corruption specs applied, in order (YAML-able).
+    """
+
+    name: str
+    modalities: tuple[str, ...]
+    corruption: str
+    value: float | None
+    severity: float
+    specs: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class EvalGrid:
+    name: str
+    description: str
+    cells: tuple[Cell, ...]
+    level: str = "feature"
+    kind: str = field(default="grid", init=False)
+
+    def cell(self, name: str) -> Cell:
+        for c in self.cells:
+            if c.name == name:
+                return c
+        raise KeyError(f"grid {self.name!r} has no cell {name!r}")
+
+
+def snr_severity(snr_db: float) -> float:
+    """Noise fraction N / (S + N) of an SNR in dB: 0 dB -> 0.5, -20 dB -> 0.99."""
+    return 1.0 / (1.0 + 10 ** (snr_db / 10))
+
+
+def _spec(corruption: str, modality: str, value: float, level: str = "feature") -> dict[str, Any]:
+    key = "snr_db" if corruption == "gaussian" else "fraction"
+    spec = {"name": corruption, "modality": modality, key: value}
+    return spec | ({"level": level} if level != "feature" else {})
+
+
+def _cell(corruption: str, mods: Sequence[str], value: float, level: str = "feature") -> Cell:
+    severity = snr_severity(value) if corruption == "gaussian" else float(value)
+    return Cell(
+        name=f"{'+'.join(mods)}/{corruption}/{value:g}",
+        modalities=tuple(mods),
+        corruption=corruption,
+        value=float(value),
+        severity=severity,
+        specs=tuple(_spec(corruption, m, value, level) for m in mods),
+    )
+
+
+CLEAN = Cell("clean", (), "clean", None, 0.0, ())
+
+
+def modality_grid(
+    name: str,
+    description: str,
+    severities: dict[str, Sequence[float]],
+    pair_values: dict[str, float] | None = None,
+    modalities: Sequence[str] = MODALITIES,
+) -> EvalGrid:
+    """clean + each modality x each corruption x each value, + modality pairs at pair_values."""
+    cells = [CLEAN]
+    for corruption, values in severities.items():
+        cells += [_cell(corruption, (m,), v) for m in modalities for v in values]
+    for corruption, value in (pair_values or {}).items():
+        cells += [_cell(corruption, pair, value) for pair in combinations(modalities, 2)]
+    return EvalGrid(name, description, tuple(cells))
+
+
+@dataclass(frozen=True)
+class Curriculum:
+    """A training curriculum: per batch, each modality independently stays clean with
+    probability `p_clean`, else gets one of `kinds` at a random severity s ~ U(0, s_max), where
+    s_max ramps linearly from `start` to 1 over the first `ramp` share of training.
+    Severity maps to parameters as on the grids: gaussian SNR = snr_high + s*(snr_low-snr_high);
+    missing/substitute fraction = s; dim_mask dims = s. Gaussian and dim_mask hit a random
+    share U(0.25, 1) of the utterances, so one batch mixes clean and damaged utterances.
+    """
+
+    name: str
+    description: str
+    kinds: tuple[str, ...] = ("gaussian", "missing", "substitute", "dim_mask")
+    p_clean: float = 0.3
+    start: float = 0.2
+    ramp: float = 0.5
+    snr_high: float = 10.0
+    snr_low: float = -20.0
+    modalities: tuple[str, ...] = MODALITIES
+    kind: str = field(default="curriculum", init=False)
+
+    def max_severity(self, progress: float) -> float:
+        """s_max at `progress` in [0, 1] (share of training done)."""
+        if self.ramp <= 0:
+            return 1.0
+        return self.start + (1 - self.start) * min(max(progress, 0.0) / self.ramp, 1.0)
+
+    def sample(self, progress: float, rng: np.random.Generator) -> list[dict[str, Any]]:
+        """The specs for one batch (possibly empty = clean), e.g. for build_feature_corruption."""
+        specs = []
+        s_max = self.max_severity(progress)
+        for m in self.modalities:
+            if rng.random() < self.p_clean:
+                continue
+            corruption = self.kinds[int(rng.integers(len(self.kinds)))]
+            s = round(float(rng.uniform(0, s_max)), 3)
+            if corruption == "gaussian":
+                snr = round(self.snr_high + s * (self.snr_low - self.snr_high), 2)
+                frac = round(float(rng.uniform(0.25, 1)), 2)
+                specs.append({"name": "gaussian", "modality": m, "snr_db": snr, "fraction": frac})
+            elif corruption == "dim_mask":
+                frac = round(float(rng.uniform(0.25, 1)), 2)
+                specs.append({"name": "dim_mask", "modality": m, "dims": s, "fraction": frac})
+            else:
+                specs.append({"name": corruption, "modality": m, "fraction": s})
+        return specs
+
+
+PROTOCOLS: dict[str, EvalGrid | Curriculum] = {}
+
+
+def register_protocol(protocol: EvalGrid | Curriculum) -> EvalGrid | Curriculum:
+    PROTOCOLS[protocol.name] = protocol
+    return protocol
+
+
+register_protocol(
+    modality_grid(
+        "mosi-standard",
+        "each modality x {gaussian SNR 0, -5, -10, -20 dB; missing 30/60/100%; substitution "
+        "30/60/100%}, the modality pairs at the middle severity (-10 dB, 60%), and clean",
+        {
+            "gaussian": (0, -5, -10, -20),
+            "missing": (0.3, 0.6, 1.0),
+            "substitute": (0.3, 0.6, 1.0),
+        },
+        pair_values={"gaussian": -10, "missing": 0.6, "substitute": 0.6},
+    )
+)
+register_protocol(
+    modality_grid(
+        "quick",
+        "a 10-cell smoke grid: clean + each modality x {gaussian -10 dB, missing 60%, "
+        "substitution 60%}",
+        {"gaussian": (-10,), "missing": (0.6,), "substitute": (0.6,)},
+    )
+)
+register_protocol(
+    EvalGrid(
+        "raw-audio-snr",
+        "raw audio white noise before feature extraction at 20, 10, 0 dB, and clean",
+        (CLEAN, *(_cell("gaussian", ("audio",), v, level="raw") for v in (20, 10, 0))),
+        level="raw",
+    )
+)
+register_protocol(
+    Curriculum(
+        "curriculum-standard",
+        "training curriculum: per modality clean w.p. 0.3, else gaussian (10..-20 dB) / missing / "
+        "substitution / dim-mask, max severity ramping 0.2 -> 1 over the first half of training",
+    )
+)
+register_protocol(
+    Curriculum(
+        "curriculum-flat",
+        "the same mixture at full severity range from the first step (the no-curriculum ablation)",
+        ramp=0.0,
+    )
+)
+
+
+def get_protocol(name: str) -> EvalGrid | Curriculum:
+    if name not in PROTOCOLS:
+        raise ValueError(f"unknown noise protocol {name!r}; known: {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name]
+
+
+def get_grid(name: str) -> EvalGrid:
+    protocol = get_protocol(name)
+    if not isinstance(protocol, EvalGrid):
+        raise ValueError(f"protocol {name!r} is a training curriculum, not an evaluation grid")
+    return protocol
