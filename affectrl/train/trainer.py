@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "features": {},
     "modalities": None,
     "standardize": False,
+    "noise": {"protocol": None},
     "model": {
         "fusion": {"name": "concat"},
         "context": {"name": "none"},
@@ -140,6 +141,14 @@ class Run:
         bs = cfg["train"]["batch_size"]
         transform = standardizer(ds, modalities) if cfg["standardize"] else None
         splits = {s: Batches(ds, s, modalities, bs, transform) for s in ("train", "dev", "test")}
+        self.corrupt = None
+        if cfg["noise"].get("protocol"):
+            from ..noise.feature import FeatureStats
+            from ..noise.training import curriculum_corruptor
+
+            clean = Batches(ds, "train", modalities, len(splits["train"].dialogues), transform)
+            stats = FeatureStats.from_batch(clean.in_order()[0])
+            self.corrupt = curriculum_corruptor(cfg["noise"]["protocol"], stats, cfg["seed"])
         return ds, model, splits
 
     def train(self, on_epoch_end: Callable[[int], None] | None = None) -> dict:
@@ -178,7 +187,13 @@ class Run:
         for epoch in bar:
             start = time.perf_counter()
             generator = torch.Generator().manual_seed(cfg["seed"] * 100_003 + epoch)
-            train_loss = self._train_epoch(model, optimizer, splits["train"].shuffled(generator))
+            batches = splits["train"].shuffled(generator)
+            if self.corrupt is not None:  # the noise curriculum, severity ramping with progress
+                progress = (epoch - 1) / tcfg["epochs"]
+                batches = (
+                    self.corrupt(b, progress, epoch * 10_000 + i) for i, b in enumerate(batches)
+                )
+            train_loss = self._train_epoch(model, optimizer, batches)
             dev, dev_loss = evaluate(model, dev_batches, ds.label_names)
             if scheduler is not None:
                 scheduler.step(dev_loss)
