@@ -62,17 +62,22 @@ class AgentFusion(WeightedFusion):
         decider_hidden: int = 64,
     ):
         super().__init__(dims, num_classes, hidden, dropout, weighting="fixed")
-        from ..noise.quality import QUALITY_CHANNELS
-
-        m = len(dims)
-        self.use_quality = use_quality
-        per_modality = 2 + len(QUALITY_CHANNELS) if use_quality else 4
-        self.state_dim = m * per_modality + len(list(combinations(range(m), 2)))
-        self.policy = DirichletPolicy(self.state_dim, m, decider_hidden)
-        self.gate = SoftmaxGate(self.state_dim, m, decider_hidden)
+        self.decider_hidden = decider_hidden
+        self.configure_state(use_quality)
         self.mode = "warmup"
         self.quality = None
         self.override: torch.Tensor | None = None
+
+    def configure_state(self, use_quality: bool) -> None:
+        """Switch the state's quality channels on or off; the deciders are rebuilt to fit."""
+        from ..noise.quality import QUALITY_CHANNELS
+
+        m = len(self.encoders.modalities)
+        self.use_quality = use_quality
+        per_modality = 2 + len(QUALITY_CHANNELS) if use_quality else 4
+        self.state_dim = m * per_modality + m * (m - 1) // 2
+        self.policy = DirichletPolicy(self.state_dim, m, self.decider_hidden)
+        self.gate = SoftmaxGate(self.state_dim, m, self.decider_hidden)
 
     def state(
         self, features: dict[str, torch.Tensor], mask: torch.Tensor, logits: torch.Tensor

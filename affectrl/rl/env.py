@@ -1,7 +1,7 @@
 """The fusion decision as a Gymnasium environment, so Stable-Baselines3 can train a policy on it.
 
 Each episode is one step: the observation is one utterance's reliability state (the same
-state the built-in PPO sees), the action is a vector of M logits whose softmax gives the
+state the built-in PPO sees), the action is M numbers in [-1, 1] whose scaled softmax gives the
 modality weights, and the reward is the built-in reward for that utterance. To keep a step
 cheap and its reward attributable to its action, the rest of the utterance's dialogue is
 fused with equal weights (the built-in trainer samples every utterance's weights jointly:
@@ -17,16 +17,18 @@ import numpy as np
 import torch
 
 from ..data.batch import DialogueBatch
+from ..models.agent_fusion import STATE_CLIP
 from ..models.erc import ERCModel
 from ..noise.feature import FeatureStats
 from ..noise.training import curriculum_corruptor
 from .fusion_trainer import RewardConfig, class_weights, utterance_rewards
 
-LOGIT_BOUND = 5.0
+LOGIT_SCALE = 5.0
 
 
 class FusionEnv(gym.Env):
-    """obs: float32 [S] state; action: float32 [M] logits in [-5, 5]; one step per episode."""
+    """obs: float32 [S] state (clipped to +-STATE_CLIP); action: float32 [M] in [-1, 1], scaled
+    by LOGIT_SCALE to logits whose softmax gives the weights; one step per episode."""
 
     metadata = {"render_modes": []}
 
@@ -45,8 +47,8 @@ class FusionEnv(gym.Env):
         self.fusion = model.fusion
         self.model.eval()
         m, s = len(self.fusion.encoders.modalities), self.fusion.state_dim
-        self.observation_space = gym.spaces.Box(-np.inf, np.inf, (s,), np.float32)
-        self.action_space = gym.spaces.Box(-LOGIT_BOUND, LOGIT_BOUND, (m,), np.float32)
+        self.observation_space = gym.spaces.Box(-STATE_CLIP, STATE_CLIP, (s,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (m,), np.float32)
         self.cls_weights = class_weights(
             train_batches.in_order(), model.classifier.net[-1].out_features
         )
@@ -79,7 +81,7 @@ class FusionEnv(gym.Env):
         k, b, t = self._current
         batch, _ = self.pool[k]
         weights = torch.ones(*batch.utterance_mask.shape, self.action_space.shape[0])
-        weights[b, t] = torch.softmax(torch.as_tensor(action, dtype=torch.float32), -1)
+        weights[b, t] = action_weights(torch.as_tensor(action, dtype=torch.float32))
         one = _select(batch, b)
         self.fusion.override = weights[b : b + 1]
         try:
@@ -134,5 +136,10 @@ def sb3_weights(agent, state: torch.Tensor) -> torch.Tensor:
     """Deterministic SB3 weights [..., M] for states [..., S] (softmax of the action logits)."""
     flat = state.reshape(-1, state.shape[-1]).numpy()
     actions, _ = agent.predict(flat, deterministic=True)
-    weights = torch.softmax(torch.as_tensor(actions, dtype=torch.float32), -1)
+    weights = action_weights(torch.as_tensor(actions, dtype=torch.float32))
     return weights.reshape(*state.shape[:-1], -1)
+
+
+def action_weights(action: torch.Tensor) -> torch.Tensor:
+    """Environment action in [-1, 1]^M -> weights on the simplex."""
+    return torch.softmax(LOGIT_SCALE * action.clamp(-1, 1), -1)
