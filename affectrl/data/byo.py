@@ -1,0 +1,103 @@
+"""Bring your own dataset: an utterance table plus optional feature arrays, no code needed.
+
+Layout of a dataset folder:
+    utterances.csv | utterances.jsonl   one row per utterance; columns:
+        dialogue_id, order, speaker, label, split (train/dev/test)   required
+        utterance_id, text, audio, video                              optional
+    labels.txt                          optional: the label vocabulary, one per line
+                                        (default: the sorted distinct labels)
+    features/<modality>.npy             optional: float [N, D] aligned with the table's rows
+                                        (loaded with allow_pickle=False)
+Media paths are relative to the folder. See docs/DATASETS.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+from .types import SPLITS, Dialogue, DialogueDataset
+from .validate import check_dialogue, check_features, label_index
+
+REQUIRED = ["dialogue_id", "order", "speaker", "label", "split"]
+
+
+def _read_table(folder: Path) -> tuple[pd.DataFrame, Path]:
+    csv_path, jsonl_path = folder / "utterances.csv", folder / "utterances.jsonl"
+    if csv_path.is_file():
+        try:
+            table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise DataError(csv_path, f"malformed CSV: {exc}") from exc
+        return table, csv_path
+    if jsonl_path.is_file():
+        records = []
+        for i, line in enumerate(jsonl_path.read_text(encoding="utf-8").splitlines()):
+            if not line.strip():
+                continue
+            try:
+                records.append({k: str(v) for k, v in json.loads(line).items()})
+            except (json.JSONDecodeError, AttributeError) as exc:
+                raise DataError(jsonl_path, f"not a JSON object: {exc}", f"line {i + 1}") from None
+        return pd.DataFrame.from_records(records).fillna(""), jsonl_path
+    raise DataError(folder, "no utterances.csv or utterances.jsonl in the dataset folder")
+
+
+def load_byo(folder: str | Path, name: str | None = None) -> DialogueDataset:
+    """Read a bring-your-own dataset folder (see the module docstring for the layout)."""
+    folder = Path(folder)
+    table, path = _read_table(folder)
+    missing = [c for c in REQUIRED if c not in table.columns]
+    if missing:
+        raise DataError(path, f"missing columns {missing}; found {list(table.columns)}")
+    labels_file = folder / "labels.txt"
+    if labels_file.is_file():
+        label_names = [x.strip().lower() for x in labels_file.read_text().splitlines() if x.strip()]
+    else:
+        label_names = sorted({str(x).strip().lower() for x in table["label"] if str(x).strip()})
+    features = {}
+    for npy in sorted((folder / "features").glob("*.npy")):
+        try:
+            array = np.load(npy, allow_pickle=False)
+        except ValueError as exc:
+            raise DataError(npy, f"not a plain numeric .npy array ({exc})") from None
+        if len(array) != len(table):
+            raise DataError(npy, f"has {len(array)} rows but {path.name} has {len(table)}")
+        features[npy.stem] = check_features(array, npy, "all rows", None)
+    groups: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for i, row in enumerate(table.to_dict("records")):
+        record = f"row {i + 1}"
+        if row["split"] not in SPLITS:
+            raise DataError(path, f"split must be one of {SPLITS}, got {row['split']!r}", record)
+        try:
+            order = int(row["order"])
+        except ValueError:
+            raise DataError(path, f"order must be an integer, got {row['order']!r}", record) from None
+        groups.setdefault((row["split"], row["dialogue_id"]), []).append((order, i))
+    rows = table.to_dict("records")
+    splits: dict[str, list[Dialogue]] = {s: [] for s in SPLITS}
+    for (split, dia), members in sorted(groups.items()):
+        idx = [i for _, i in sorted(members)]
+        sub = [rows[i] for i in idx]
+        labels = [
+            label_index(r["label"], label_names, path, f"row {i + 1}") if r["label"] else -1
+            for r, i in zip(sub, idx, strict=True)
+        ]
+        media = {
+            m: [str(folder / r[m]) for r in sub] for m in ("audio", "video") if m in table.columns
+        }
+        d = Dialogue(
+            id=str(dia),
+            speakers=[r["speaker"] for r in sub],
+            labels=np.array(labels, dtype=np.int64),
+            texts=[r["text"] for r in sub] if "text" in table.columns else None,
+            features={m: x[idx] for m, x in features.items()},
+            media=media,
+            utterance_ids=[r.get("utterance_id") or f"{dia}_{r['order']}" for r in sub],
+        )
+        splits[split].append(check_dialogue(d, path, len(label_names)))
+    return DialogueDataset(name or folder.name, label_names, splits, source=[str(path)])
