@@ -89,6 +89,10 @@ def test_changed_input_recomputes_only_its_chunk(tmp_path):
     out = extract_items("toy", enc, IDS, texts, store=store, chunk_size=3, progress=False)
     assert enc.encoded == 3 and out.computed == 3  # only chunk 1 (items 3..5)
     assert out.features[4, 0] == len("edited")
+    texts[8] = "edited again"
+    with pytest.raises(KeyboardInterrupt):  # crash while re-encoding a stale chunk
+        extract_items("toy", CountingEncoder(fail_after=0), IDS, texts, store=store, chunk_size=3)
+    assert json.loads((out.folder / "manifest.json").read_text())["complete"] is False
 
 
 def test_settings_change_gives_a_different_key(tmp_path):

@@ -116,3 +116,20 @@ def _dialogues_of(batch):
             )
         )
     return out
+
+
+def test_packed_transformer_layer_equals_the_padded_library_layer():
+    from torch import nn
+
+    from affectrl.models.context import packed_encoder_layer
+
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(d_model=12, nhead=3, dropout=0.5, batch_first=True).eval()
+    x = torch.randn(3, 6, 12)
+    mask = torch.tensor(
+        [[1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0]], dtype=torch.bool
+    )
+    with torch.no_grad():
+        expected = layer(x, src_key_padding_mask=~mask)[mask]
+        packed = packed_encoder_layer(layer, x[mask], mask)
+    assert torch.allclose(packed, expected, atol=1e-5)

@@ -263,3 +263,22 @@ def test_stats_round_trip(toy, tmp_path):
     loaded = FeatureStats.load(stats.save(tmp_path / "stats.safetensors"))
     assert all(torch.equal(stats.std[m], loaded.std[m]) for m in stats.std)
     assert float(stats.std["text"][5]) == 0.0
+
+
+def test_substitute_within_a_single_dialogue_and_with_one_utterance(toy):
+    ds, stats, _ = toy
+    one = collate(ds.splits["test"][:1], ds.modalities)
+    out = build_feature_corruption({"name": "substitute", "modality": "text", "fraction": 1.0})(
+        one, 0
+    )
+    real = one.utterance_mask[0]
+    for t in range(int(real.sum())):  # every utterance got another utterance's features
+        assert not torch.equal(out.features["text"][0, t], one.features["text"][0, t])
+    single = collate([ds.splits["test"][0]], ds.modalities)
+    single.utterance_mask[0, 1:] = False
+    single.modality_mask[0, 1:] = False
+    kept = build_feature_corruption({"name": "substitute", "modality": "text", "fraction": 1.0})(
+        single, 0
+    )
+    assert torch.equal(kept.features["text"], single.features["text"])
+    assert (kept.corruption["kind"] == 0).all()

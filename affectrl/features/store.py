@@ -145,8 +145,7 @@ class FeatureStore:
         chunk_size = (
             int(old.get("chunk_size", chunk_size)) if old.get("count") == len(ids) else chunk_size
         )
-        if not old.get("complete"):
-            write_json(manifest_path, self._manifest(dataset, slug, settings, len(ids), chunk_size))
+        marked_incomplete = False
 
         bounds = [slice(i, min(i + chunk_size, len(ids))) for i in range(0, len(ids), chunk_size)]
         parts: list[np.ndarray] = []
@@ -163,6 +162,10 @@ class FeatureStore:
                 if chunk_digest == digest and chunk_ids == ids[sl]:
                     vectors, reused = array, reused + len(chunk_ids)
             if vectors is None:
+                if not marked_incomplete:  # a crash from here on leaves an incomplete manifest
+                    manifest = self._manifest(dataset, slug, settings, len(ids), chunk_size)
+                    write_json(manifest_path, manifest)
+                    marked_incomplete = True
                 vectors = np.asarray(encode(sl), dtype=np.float32)
                 count = sl.stop - sl.start
                 if vectors.ndim != 2 or len(vectors) != count:

@@ -46,6 +46,32 @@ class BiLSTMContext(nn.Module):
         return self.dense(out[utterance_mask])
 
 
+def packed_encoder_layer(
+    layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """One post-norm nn.TransformerEncoderLayer (ReLU) on the real positions only.
+
+    x: [N, D] real positions of a padded [B, T] batch whose bool mask [B, T] selects them.
+    Equals `layer(padded, src_key_padding_mask=~mask)[mask]`, but the projections and the
+    feed-forward (most of the FLOPs) run on N rows instead of B * T; only the attention scores
+    use the padded layout. Uses the layer's own parameters.
+    """
+    attn = layer.self_attn
+    heads, dim = attn.num_heads, x.shape[-1]
+    qkv = x.new_zeros(*mask.shape, 3 * dim).index_put(
+        (mask,), nn.functional.linear(x, attn.in_proj_weight, attn.in_proj_bias)
+    )
+    b, t = mask.shape
+    q, k, v = qkv.view(b, t, 3, heads, dim // heads).permute(2, 0, 3, 1, 4)
+    out = nn.functional.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask[:, None, None, :], dropout_p=attn.dropout if layer.training else 0.0
+    )
+    out = attn.out_proj(out.transpose(1, 2).reshape(b, t, dim)[mask])
+    x = layer.norm1(x + layer.dropout1(out))
+    hidden = layer.dropout(layer.activation(layer.linear1(x)))
+    return layer.norm2(x + layer.dropout2(layer.linear2(hidden)))
+
+
 def cogmen_num_heads(dim: int) -> int:
     """The official code's rule: the first h in 7..14 dividing the input size, else 1."""
     return next((h for h in range(7, 15) if dim % h == 0), 1)
@@ -56,8 +82,9 @@ class COGMENContext(nn.Module):
 
     1. A transformer encoder over each dialogue's utterance vectors (d_model = in_dim, heads by
        `cogmen_num_heads`, 2 layers, feed-forward 2048, dropout 0.5), then Linear -> hidden (100).
-       With mask_padding (default) padded positions are masked out of attention; the official
-       code attends to them (mask_padding=False reproduces that; see docs/COGMEN.md).
+       With mask_padding (default) padded positions are masked out of attention and the layers
+       run on the real utterances only (`packed_encoder_layer`); the official code attends to
+       padding (mask_padding=False reproduces that; see docs/COGMEN.md).
     2. A context graph over the utterances (default: window 5/5, 2 S^2 speaker/direction relations).
     3. RGCNConv(hidden, hidden, 2 S^2) then TransformerConv(hidden, hidden, heads, concat) ->
        BatchNorm -> LeakyReLU. out_dim = hidden * heads (+ hidden with concat_gin_gout).
@@ -91,9 +118,17 @@ class COGMENContext(nn.Module):
         self.concat_gin_gout = concat_gin_gout
         self.out_dim = hidden * gnn_heads + (hidden if concat_gin_gout else 0)
 
+    def encode(self, x: torch.Tensor, utterance_mask: torch.Tensor) -> torch.Tensor:
+        """Transformer over each dialogue -> [N, in_dim] for the real utterances."""
+        if not self.mask_padding:  # the official behaviour: padded positions are attended to
+            return self.transformer(x)[utterance_mask]
+        h = x[utterance_mask]
+        for layer in self.transformer.layers:
+            h = packed_encoder_layer(layer, h, utterance_mask)
+        return h
+
     def forward(self, x, utterance_mask, speakers):
-        padding = ~utterance_mask if self.mask_padding else None
-        nodes = self.project(self.transformer(x, src_key_padding_mask=padding))[utterance_mask]
+        nodes = self.project(self.encode(x, utterance_mask))
         edges = self.graph(utterance_mask, speakers, nodes)
         if edges.edge_weight is not None:
             raise NotImplementedError("RGCNConv takes no edge weights; use a weighted graph model")

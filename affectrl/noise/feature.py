@@ -300,6 +300,11 @@ class Substitute(FeatureCorruption):
     a donor drawn uniformly from the present utterances of the other dialogues in the batch
     (of the same dialogue when the batch has only one)."""
 
+    def select(self, present, gen):
+        if int(present.sum()) < 2:  # no other utterance to take features from
+            return torch.zeros_like(present)
+        return super().select(present, gen)
+
     def corrupt(self, x, selected, present, gen):
         pos = present.nonzero()  # [N, 2] (b, t), sorted by dialogue
         dialogue = pos[:, 0]

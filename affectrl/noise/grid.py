@@ -1,7 +1,8 @@
 """Run a predictor over every cell of an evaluation grid; tables, files and the robustness plot.
 
 `run_grid(predict, dataset, split, protocol_name, seed)` is what `affectrl eval --noise-grid`
-calls: predict(batch) -> logits float [B, T, C] on a (corrupted) DialogueBatch.
+calls: predict(batch) -> logits float [B, T, C] (or [N, C] over the batch's real utterances,
+as affectrl.models' ModelOutput.logits) on a (corrupted) DialogueBatch.
 """
 
 from __future__ import annotations
@@ -61,12 +62,20 @@ def corrupted_batches(
 
 
 def score(logits: list[torch.Tensor], batches: list[DialogueBatch]) -> dict[str, float]:
-    """Accuracy and weighted F1 over the labelled real utterances of the batches."""
+    """Accuracy and weighted F1 over the labelled real utterances of the batches.
+
+    logits: per batch [B, T, C], or [N, C] for its N real utterances in batch order.
+    """
     y_true, y_pred = [], []
     for z, b in zip(logits, batches, strict=True):
+        pred = z.argmax(-1).cpu()
+        if pred.dim() == 1:  # [N] over the real utterances
+            pred = torch.zeros(b.utterance_mask.shape, dtype=torch.long).masked_scatter(
+                b.utterance_mask, pred
+            )
         keep = b.utterance_mask & (b.labels >= 0)
         y_true.append(b.labels[keep].numpy())
-        y_pred.append(z.argmax(-1)[keep].cpu().numpy())
+        y_pred.append(pred[keep].numpy())
     t, p = np.concatenate(y_true), np.concatenate(y_pred)
     return {
         "accuracy": float((t == p).mean()),

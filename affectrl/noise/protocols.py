@@ -13,7 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from ..data.batch import DialogueBatch
 from ..data.types import MODALITIES
+from .feature import FeatureStats, build_feature_corruption
+from .spec import derive_seed
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,14 @@ class Curriculum:
             else:
                 specs.append({"name": corruption, "modality": m, "fraction": s})
         return specs
+
+    def corrupt(
+        self, batch: DialogueBatch, progress: float, seed: int, stats: FeatureStats
+    ) -> DialogueBatch:
+        """Sample this batch's specs (from `seed`) and apply them (the report is attached even
+        when the draw is clean) — one call per training step."""
+        specs = self.sample(progress, np.random.default_rng(derive_seed(seed, self.name)))
+        return build_feature_corruption(specs, stats)(batch, seed)
 
 
 PROTOCOLS: dict[str, EvalGrid | Curriculum] = {}

@@ -1,21 +1,26 @@
 """Label-free quality estimates per utterance and modality, for the fusion agent's state.
 
-`QualityEstimator.fit(dataset)` learns clean statistics from the training split (no labels are
-used); `estimator(batch)` returns float32 [B, T, M, K] with the K = len(QUALITY_CHANNELS)
-channels below (0 at padding). z denotes features standardised with the training mean/std.
+`QualityEstimator.fit(dataset)` learns from the clean training split without emotion labels;
+`estimator(batch)` returns float32 [B, T, M, K] with the K = len(QUALITY_CHANNELS) channels
+below (0 at padding). z denotes features standardised with the training mean/std.
 
     missing            1 if the modality is absent (flagged in modality_mask, or all zeros), else 0
     degradation        estimated noise fraction N/(S+N) in [0, 1] (1 when missing): with
                        n = max(mean_d z_d^2 - 1, 0) the excess power over the clean training
-                       level, degradation = n / (1 + n); on the scale of Cell.severity
+                       level (which is 1 by construction), degradation = n / (1 + n); on the
+                       scale of Cell.severity
     snr_db_est         estimated SNR in dB, 10*log10(1/n), clipped to [-30, 30] (-30 when
-                       missing); replaced by a raw-audio estimate when one is given
+                       missing); replaced by a raw-media estimate when one is given
     log_mahalanobis    log(D^2 / ref): D^2 = z' P z / d with P the Ledoit-Wolf precision of the
                        clean training features, ref its training median (about 0 when clean)
     context_deviation  log(dev / ref): dev = mean_d (z_t - mean of the other present utterances
-                       of the dialogue)^2; high when an utterance does not fit its dialogue
-    cross_modal        log(res / ref): res = mean_d (z_m - ridge prediction of z_m from the other
-                       present modalities)^2; cross-modal disagreement in feature space
+                       of the dialogue)^2, ref its training median; high when an utterance does
+                       not fit its dialogue (another speaker's voice or face)
+    mismatch           logit that the modality's features do not belong to this utterance:
+                       a small MLP per modality (MismatchDetector) over every modality's z and
+                       its deviation from the dialogue context, trained self-supervised on the
+                       training split with substituted utterances as positives (no labels);
+                       the cross-modal disagreement signal for "plausible but wrong" inputs
     entropy            predictive entropy of the modality's unimodal head / log C (0 if no head)
     head_disagreement  Jensen-Shannon divergence between this modality's head and the mean of
                        the other present modalities' heads, / log 2 (0 if no heads)
@@ -25,18 +30,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from sklearn.covariance import LedoitWolf
+from torch import nn
 
 from ..data.batch import DialogueBatch, collate
 from ..data.types import DialogueDataset
 from ..io import atomic_write
-from .feature import FeatureStats
+from .feature import FEATURE_KINDS, FeatureStats, Missing, Substitute
+from .spec import derive_seed
 
 QUALITY_CHANNELS = (
     "missing",
@@ -44,107 +51,167 @@ QUALITY_CHANNELS = (
     "snr_db_est",
     "log_mahalanobis",
     "context_deviation",
-    "cross_modal",
+    "mismatch",
     "entropy",
     "head_disagreement",
 )
 SNR_CLIP_DB = 30.0
-RIDGE_LAMBDA = 10.0
 EPS = 1e-8
 
 
-def _subset_key(modality: str, others: tuple[str, ...]) -> str:
-    return f"{modality}<-{'+'.join(others)}"
+def present_mask(batch: DialogueBatch) -> torch.Tensor:
+    """bool [B, T, M]: real utterance, flagged present, and not all-zero features."""
+    nonzero = torch.stack([(batch.features[m] != 0).any(-1) for m in batch.modalities], -1)
+    return batch.modality_mask & batch.utterance_mask.unsqueeze(-1) & nonzero
+
+
+def context_inputs(batch: DialogueBatch, stats: FeatureStats) -> dict[str, torch.Tensor]:
+    """Per modality: z [B, T, D] (0 where absent) and z minus the mean z of the other present
+    utterances of the same dialogue (0 where absent or alone)."""
+    present = present_mask(batch)
+    out = {}
+    for i, m in enumerate(batch.modalities):
+        here = present[..., i].unsqueeze(-1).float()
+        z = stats.standardise(m, batch.features[m]) * here
+        others = here.sum(1, keepdim=True) - here  # [B, T, 1]
+        ctx = (z.sum(1, keepdim=True) - z) / others.clamp_min(1)
+        out[m] = z
+        out[f"{m}.dev"] = (z - ctx) * (others > 0) * here
+    return out
+
+
+class MismatchDetector(nn.Module):
+    """Per modality m an MLP: [z_m', z_m' - context_m', present_m' for every m'] -> logit that
+    m's features were substituted (do not belong with the others / the dialogue).
+
+    Input width: sum_m (2 D_m + 1); hidden 64; trained by `fit` (self-supervised).
+    """
+
+    def __init__(self, dims: dict[str, int], hidden: int = 64):
+        super().__init__()
+        self.dims = dict(dims)
+        width = sum(2 * d + 1 for d in dims.values())
+        self.heads = nn.ModuleDict(
+            {
+                m: nn.Sequential(
+                    nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(0.2), nn.Linear(hidden, 1)
+                )
+                for m in dims
+            }
+        )
+
+    def inputs(self, batch: DialogueBatch, stats: FeatureStats) -> torch.Tensor:
+        ctx = context_inputs(batch, stats)
+        present = present_mask(batch).float()
+        parts = []
+        for i, m in enumerate(batch.modalities):
+            parts += [ctx[m], ctx[f"{m}.dev"], present[..., i : i + 1]]
+        return torch.cat(parts, -1)
+
+    def forward(self, batch: DialogueBatch, stats: FeatureStats) -> torch.Tensor:
+        """-> logits float [B, T, M] (order batch.modalities)."""
+        x = self.inputs(batch, stats)
+        return torch.cat([self.heads[m](x) for m in batch.modalities], -1)
+
+    def fit(
+        self,
+        batch: DialogueBatch,
+        stats: FeatureStats,
+        steps: int = 300,
+        draws: int = 16,
+        seed: int = 0,
+    ) -> MismatchDetector:
+        """Train on `draws` corrupted copies of the clean batch per modality: half of m's
+        utterances substituted (positives), and a random other modality partly missing in every
+        second draw so the detector works when a modality is absent."""
+        data = []
+        for i, m in enumerate(batch.modalities):
+            others = [o for o in batch.modalities if o != m]
+            for k in range(draws):
+                noisy = Substitute(m, fraction=0.5)(batch, derive_seed(seed, m, k))
+                if others and k % 2:
+                    other = others[k // 2 % len(others)]
+                    noisy = Missing(other, fraction=0.5)(noisy, derive_seed(seed, m, k, "miss"))
+                keep = present_mask(noisy)[..., i]
+                target = noisy.corruption["kind"][..., i] == FEATURE_KINDS.index("substitute")
+                data.append((self.inputs(noisy, stats)[keep], target[keep].float()))
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            for p in self.parameters():  # deterministic init under the seed
+                nn.init.normal_(p, std=0.05) if p.dim() > 1 else nn.init.zeros_(p)
+            opt = torch.optim.Adam(self.parameters(), lr=1e-3, weight_decay=1e-3)
+            self.train()
+            for step in range(steps):
+                loss = 0.0
+                for m in batch.modalities:
+                    x, y = data[batch.modalities.index(m) * draws + step % draws]
+                    logit = self.heads[m](x).squeeze(-1)
+                    loss = loss + nn.functional.binary_cross_entropy_with_logits(logit, y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        return self.eval()
 
 
 @dataclass
 class QualityEstimator:
-    """Clean-feature statistics for the quality channels (see the module docstring).
+    """Clean-data statistics and the mismatch detector behind the quality channels.
 
     stats: per-dimension mean/std of the clean training features.
     precision: modality -> [D, D] Ledoit-Wolf precision of the standardised features.
-    ridge: "m<-a+b" -> [D_a + D_b + 1, D_m] ridge weights (last row: bias) predicting z_m from
-        the concatenated z of the other modalities, one per non-empty subset of the others.
     ref: "m.<channel>" -> the channel's raw score's median on the clean training split.
+    detector: the self-supervised MismatchDetector.
     """
 
     stats: FeatureStats
     precision: dict[str, torch.Tensor]
-    ridge: dict[str, torch.Tensor]
     ref: dict[str, float]
+    detector: MismatchDetector
 
     @property
     def modalities(self) -> tuple[str, ...]:
         return tuple(self.precision)
 
     @classmethod
-    def fit(cls, dataset: DialogueDataset, split: str = "train") -> QualityEstimator:
+    def fit(
+        cls,
+        dataset: DialogueDataset,
+        split: str = "train",
+        steps: int = 300,
+        draws: int = 16,
+        seed: int = 0,
+    ) -> QualityEstimator:
+        """Fit on the clean `split` (labels unused); `steps` and `draws` (corrupted copies per
+        modality) train the mismatch detector."""
         batch = collate(list(dataset.dialogues(split)), dataset.modalities)
         stats = FeatureStats.from_batch(batch)
-        est = cls(stats, {}, {}, {})
-        z = {m: stats.standardise(m, batch.features[m]) for m in batch.modalities}
-        present = batch.modality_mask & batch.utterance_mask.unsqueeze(-1)
+        present = present_mask(batch)
+        precision = {}
         for i, m in enumerate(batch.modalities):
-            zm = z[m][present[..., i]]
-            lw = LedoitWolf().fit(zm.double().numpy())
-            est.precision[m] = torch.from_numpy(lw.precision_).float()
-            others = tuple(o for o in batch.modalities if o != m)
-            for k in range(1, len(others) + 1):
-                for subset in combinations(others, k):
-                    idx = [batch.modalities.index(o) for o in subset]
-                    rows = present[..., i] & present[..., idx].all(-1)
-                    x = _with_bias(torch.cat([z[o][rows] for o in subset], -1)).double()
-                    gram = x.T @ x + RIDGE_LAMBDA * torch.eye(x.shape[1], dtype=x.dtype)
-                    weights = torch.linalg.solve(gram, x.T @ z[m][rows].double())
-                    est.ridge[_subset_key(m, subset)] = weights.float()
-        raw = est.raw_scores(batch)
-        for i, m in enumerate(batch.modalities):
-            for name, score in raw.items():
+            z = stats.standardise(m, batch.features[m])[present[..., i]]
+            precision[m] = torch.from_numpy(LedoitWolf().fit(z.double().numpy()).precision_).float()
+        dims = {m: batch.features[m].shape[-1] for m in batch.modalities}
+        detector = MismatchDetector(dims).fit(batch, stats, steps=steps, draws=draws, seed=seed)
+        est = cls(stats, precision, {}, detector)
+        for name, score in est._ratio_scores(batch).items():
+            for i, m in enumerate(batch.modalities):
                 valid = score[..., i] > 0
                 est.ref[f"{m}.{name}"] = (
                     float(score[..., i][valid].median()) if valid.any() else 1.0
                 )
         return est
 
-    def raw_scores(self, batch: DialogueBatch) -> dict[str, torch.Tensor]:
-        """Unnormalised scores [B, T, M] (0 where not computable): mahalanobis, context, cross."""
-        present = self.present(batch)
-        z = {m: self.stats.standardise(m, batch.features[m]) for m in batch.modalities}
-        shape = present.shape
-        out = {
-            k: torch.zeros(shape) for k in ("log_mahalanobis", "context_deviation", "cross_modal")
-        }
+    def _ratio_scores(self, batch: DialogueBatch) -> dict[str, torch.Tensor]:
+        """Unnormalised positive scores [B, T, M] (0 where not computable)."""
+        present = present_mask(batch)
+        ctx = context_inputs(batch, self.stats)
+        out = {k: torch.zeros(present.shape) for k in ("log_mahalanobis", "context_deviation")}
         for i, m in enumerate(batch.modalities):
-            zm, here = z[m], present[..., i]
-            d = zm.shape[-1]
-            maha = torch.einsum("btd,de,bte->bt", zm, self.precision[m], zm) / d
-            out["log_mahalanobis"][..., i] = torch.where(here, maha, 0.0)
-            total = (zm * here.unsqueeze(-1)).sum(1, keepdim=True)  # [B, 1, D]
-            count = here.sum(1, keepdim=True).unsqueeze(-1)  # [B, 1, 1]
-            others_mean = (total - zm) / (count - 1).clamp_min(1)
-            dev = (zm - others_mean).pow(2).mean(-1)
-            out["context_deviation"][..., i] = torch.where(here & (count[..., 0] > 1), dev, 0.0)
-            others = tuple(o for o in batch.modalities if o != m)
-            # Largest subsets last, so they overwrite smaller ones where all their inputs exist.
-            for k in range(1, len(others) + 1):
-                for subset in combinations(others, k):
-                    key = _subset_key(m, subset)
-                    if key not in self.ridge:
-                        continue
-                    idx = [batch.modalities.index(o) for o in subset]
-                    usable = here & present[..., idx].all(-1)
-                    pred = _with_bias(torch.cat([z[o] for o in subset], -1)) @ self.ridge[key]
-                    res = (zm - pred).pow(2).mean(-1)
-                    out["cross_modal"][..., i] = torch.where(
-                        usable, res, out["cross_modal"][..., i]
-                    )
+            z = ctx[m]
+            maha = torch.einsum("btd,de,bte->bt", z, self.precision[m], z) / z.shape[-1]
+            out["log_mahalanobis"][..., i] = torch.where(present[..., i], maha, 0.0)
+            out["context_deviation"][..., i] = ctx[f"{m}.dev"].pow(2).mean(-1)
         return out
-
-    @staticmethod
-    def present(batch: DialogueBatch) -> torch.Tensor:
-        """bool [B, T, M]: real utterance, flagged present, and not all-zero features."""
-        nonzero = torch.stack([(batch.features[m] != 0).any(-1) for m in batch.modalities], -1)
-        return batch.modality_mask & batch.utterance_mask.unsqueeze(-1) & nonzero
 
     def __call__(
         self,
@@ -159,25 +226,27 @@ class QualityEstimator:
             estimate_snr_db on the audio; they replace the feature-based snr_db_est/degradation.
         """
         unknown = [m for m in batch.modalities if m not in self.precision]
-        if unknown:
-            raise ValueError(f"quality estimator was fitted without modalities {unknown}")
-        present = self.present(batch)
+        if unknown or tuple(batch.modalities) != self.modalities:
+            raise ValueError(
+                f"quality estimator was fitted on modalities {list(self.modalities)}, "
+                f"batch has {list(batch.modalities)}"
+            )
+        present = present_mask(batch)
         real = batch.utterance_mask.unsqueeze(-1)
+        ch = {name: k for k, name in enumerate(QUALITY_CHANNELS)}
         q = torch.zeros(*present.shape, len(QUALITY_CHANNELS))
-        ch = {name: i for i, name in enumerate(QUALITY_CHANNELS)}
-        raw = self.raw_scores(batch)
         for i, m in enumerate(batch.modalities):
             z = self.stats.standardise(m, batch.features[m])
-            live = self.stats.std[m] > 0
-            excess = (z[..., live].pow(2).mean(-1) - 1).clamp_min(0)
+            excess = (z[..., self.stats.std[m] > 0].pow(2).mean(-1) - 1).clamp_min(0)
             q[..., i, ch["degradation"]] = excess / (1 + excess)
             snr = 10 * torch.log10(1 / excess.clamp_min(EPS))
             q[..., i, ch["snr_db_est"]] = snr.clamp(-SNR_CLIP_DB, SNR_CLIP_DB)
-            for name, score in raw.items():
-                ref = self.ref.get(f"{m}.{name}", 1.0)
-                q[..., i, ch[name]] = torch.where(
-                    score[..., i] > 0, torch.log(score[..., i].clamp_min(EPS) / ref), 0.0
-                )
+        for name, score in self._ratio_scores(batch).items():
+            for i, m in enumerate(batch.modalities):
+                ratio = score[..., i].clamp_min(EPS) / self.ref.get(f"{m}.{name}", 1.0)
+                q[..., i, ch[name]] = torch.where(score[..., i] > 0, ratio.log(), 0.0)
+        with torch.no_grad():
+            q[..., ch["mismatch"]] = self.detector(batch, self.stats)
         if raw_snr_db is not None:
             given = ~torch.isnan(raw_snr_db)
             snr = raw_snr_db.nan_to_num(0.0).clamp(-SNR_CLIP_DB, SNR_CLIP_DB)
@@ -194,13 +263,15 @@ class QualityEstimator:
             q[..., ch[name]] = q[..., ch[name]].masked_fill(missing, 0.0)
         return q * real.unsqueeze(-1)
 
-    def _head_channels(self, q, batch, head_probs, present, ch) -> None:
+    @staticmethod
+    def _head_channels(q, batch, head_probs, present, ch) -> None:
         probs = {m: p.clamp_min(EPS) for m, p in head_probs.items()}
         for i, m in enumerate(batch.modalities):
             if m not in probs:
                 continue
             p = probs[m]
-            q[..., i, ch["entropy"]] = -(p * p.log()).sum(-1) / math.log(p.shape[-1])
+            entropy = -(p * p.log()).sum(-1) / math.log(p.shape[-1])
+            q[..., i, ch["entropy"]] = entropy.clamp(0, 1)
             others = [(j, o) for j, o in enumerate(batch.modalities) if o != m and o in probs]
             if not others:
                 continue
@@ -208,31 +279,34 @@ class QualityEstimator:
             stacked = torch.stack([probs[o] for _, o in others], -2)  # [B, T, O, C]
             mean = (stacked * w.unsqueeze(-1)).sum(-2) / w.sum(-1, keepdim=True).clamp_min(1)
             mid = 0.5 * (p + mean.clamp_min(EPS))
-            js = 0.5 * (_kl(p, mid) + _kl(mean.clamp_min(EPS), mid)) / math.log(2)
+            js = (0.5 * (_kl(p, mid) + _kl(mean.clamp_min(EPS), mid)) / math.log(2)).clamp(0, 1)
             q[..., i, ch["head_disagreement"]] = torch.where(w.sum(-1) > 0, js, 0.0)
 
     def save(self, path: str | Path) -> Path:
+        """One safetensors file (statistics, precisions, references, detector weights)."""
         tensors = {f"mean.{m}": v for m, v in self.stats.mean.items()}
         tensors |= {f"std.{m}": v for m, v in self.stats.std.items()}
         tensors |= {f"precision.{m}": v for m, v in self.precision.items()}
-        tensors |= {f"ridge.{k}": v for k, v in self.ridge.items()}
         tensors |= {f"ref.{k}": torch.tensor(v) for k, v in self.ref.items()}
-        return atomic_write(path, lambda p: save_file(tensors, str(p)))
+        tensors |= {f"detector.{k}": v for k, v in self.detector.state_dict().items()}
+        meta = {"modalities": ",".join(self.modalities)}
+        return atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
 
     @classmethod
     def load(cls, path: str | Path) -> QualityEstimator:
         t = load_file(str(path))
+        with safe_open(str(path), "pt") as f:
+            order = f.metadata()["modalities"].split(",")
 
         def group(prefix: str) -> dict[str, torch.Tensor]:
             return {k[len(prefix) + 1 :]: v for k, v in t.items() if k.startswith(prefix + ".")}
 
+        precision = {m: group("precision")[m] for m in order}
         stats = FeatureStats(group("mean"), group("std"))
+        detector = MismatchDetector({m: p.shape[0] for m, p in precision.items()})
+        detector.load_state_dict(group("detector"))
         ref = {k: float(v) for k, v in group("ref").items()}
-        return cls(stats, group("precision"), group("ridge"), ref)
-
-
-def _with_bias(x: torch.Tensor) -> torch.Tensor:
-    return torch.cat([x, torch.ones(*x.shape[:-1], 1, dtype=x.dtype)], -1)
+        return cls(stats, precision, ref, detector.eval())
 
 
 def _kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

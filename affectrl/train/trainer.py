@@ -53,7 +53,7 @@ DEFAULTS: dict[str, Any] = {
         "select_metric": "weighted_f1",
         "select": "dev",
         "grad_clip": None,
-        "threads": 2,
+        "threads": 1,
         "eval_test_every_epoch": True,
     },
 }
@@ -153,10 +153,10 @@ class Run:
 
     def train(self, on_epoch_end: Callable[[int], None] | None = None) -> dict:
         """Train (or continue) to the configured epochs; returns the final metrics dict."""
-        if self.done:
-            return json.loads(self.metrics_path.read_text())
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._check_config()
+        if self.done:
+            return json.loads(self.metrics_path.read_text())
         cfg, tcfg = self.config, self.config["train"]
         ds, model, splits = self.build()
         optimizer = torch.optim.Adam(

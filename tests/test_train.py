@@ -1,0 +1,123 @@
+"""Training runs on real CMU-MOSI: determinism, kill/resume, run folders, train and eval CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from affectrl.cli import main
+from affectrl.train import Run, resolve_config, train_seeds
+from affectrl.train.checkpoint import load_weights
+
+TINY = {
+    "name": "tiny",
+    "dataset": "mosi",
+    "model": {
+        "fusion": {"name": "attention", "hidden": 16, "dropout": 0.2},
+        "context": {"name": "bilstm", "hidden": 8, "dense": 8, "dropout": 0.2},
+        "classifier": {"hidden": 8, "dropout": 0.2},
+        "unimodal_loss_weight": 0.3,
+    },
+    "train": {"epochs": 3, "batch_size": 16, "lr": 1e-3, "select_metric": "accuracy"},
+}
+
+
+def _strip(metrics: dict) -> dict:
+    """Metrics without wall-clock timings."""
+    out = {k: v for k, v in metrics.items() if k != "s_per_epoch"}
+    out["history"] = [{k: v for k, v in h.items() if k != "seconds"} for h in metrics["history"]]
+    return out
+
+
+def test_same_config_and_seed_give_identical_metrics(tmp_path):
+    a = Run(resolve_config(TINY, 7), tmp_path / "a", progress=False).train()
+    b = Run(resolve_config(TINY, 7), tmp_path / "b", progress=False).train()
+    c = Run(resolve_config(TINY, 8), tmp_path / "c", progress=False).train()
+    assert _strip(a) == _strip(b)
+    assert _strip(a)["history"] != _strip(c)["history"]
+    wa, _ = load_weights(tmp_path / "a" / "model.safetensors")
+    wb, _ = load_weights(tmp_path / "b" / "model.safetensors")
+    assert all((wa[k] == wb[k]).all() for k in wa)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
+    config = resolve_config(TINY, 3)
+    full = Run(config, tmp_path / "full", progress=False).train()
+
+    def die_after_2(epoch):
+        if epoch == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        Run(config, tmp_path / "killed", progress=False).train(on_epoch_end=die_after_2)
+    assert (tmp_path / "killed" / "checkpoint.safetensors").is_file()
+    assert not (tmp_path / "killed" / "metrics.json").exists()
+    resumed = Run(config, tmp_path / "killed", progress=False).train()
+    assert _strip(resumed) == _strip(full)
+    assert not (tmp_path / "killed" / "checkpoint.safetensors").exists()
+
+
+def test_run_folder_contents_and_config_guard(tmp_path):
+    config = resolve_config({**TINY, "train": {**TINY["train"], "epochs": 1}}, 1)
+    run_dir = tmp_path / "r"
+    metrics = Run(config, run_dir, progress=False).train()
+    for name in ("config.yaml", "model.safetensors", "metrics.json", "predictions.json"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "tb").glob("events.out.tfevents.*"))
+    assert yaml.safe_load((run_dir / "config.yaml").read_text()) == config
+    for split in ("dev", "test"):
+        m = metrics[split]
+        assert {"accuracy", "weighted_f1", "macro_f1", "per_class", "confusion_matrix"} <= set(m)
+        assert sum(map(sum, m["confusion_matrix"])) == m["num_utterances"]
+    preds = json.loads((run_dir / "predictions.json").read_text())
+    assert len(preds["test"]["gold"]) == len(preds["test"]["utterance_ids"]) == 752
+    other = resolve_config({**TINY, "train": {**TINY["train"], "epochs": 2}}, 1)
+    with pytest.raises(ValueError, match="different config"):
+        Run(other, run_dir, progress=False).train()
+
+
+def test_fixed_weights_are_tuned_on_dev(tmp_path):
+    config = {**TINY, "model": {**TINY["model"], "fusion": {"name": "fixed", "hidden": 16}}}
+    config["train"] = {**TINY["train"], "epochs": 1}
+    metrics = Run(resolve_config(config, 1), tmp_path, progress=False).train()
+    weights = metrics["fixed_weights"]
+    assert len(weights) == 3 and sum(weights) == pytest.approx(1.0)
+
+
+def test_train_and_eval_cli_multi_seed(tmp_path, capsys):
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(yaml.safe_dump(TINY))
+    runs = tmp_path / "runs"
+    argv = ["train", "--config", str(config_path), "train.epochs=2", "--seeds", "1", "2"]
+    assert main([*argv, "--runs-dir", str(runs), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and "±" in out
+    summary = json.loads((runs / "tiny" / "summary.json").read_text())
+    assert summary["seeds"] == [1, 2] and summary["test"]["accuracy"]["n"] == 2
+    assert (runs / "tiny" / "summary.csv").read_text().startswith("split,metric,mean,std,n")
+    assert main(["eval", str(runs / "tiny")]) == 0
+    for seed in (1, 2):
+        trained = json.loads((runs / "tiny" / f"seed-{seed}" / "metrics.json").read_text())
+        evaluated = json.loads((runs / "tiny" / f"seed-{seed}" / "eval.json").read_text())
+        assert evaluated["test"]["accuracy"] == trained["test"]["accuracy"]
+    # rerunning skips finished seeds and gives the same summary
+    again = train_seeds(
+        yaml.safe_load(config_path.read_text()) | {"train": {**TINY["train"], "epochs": 2}},
+        [1, 2],
+        runs / "tiny",
+        progress=False,
+    )
+    assert again["test"] == summary["test"]
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dataset: mosi\nmodel: {fusion: {name: nope}}\n")
+    assert main(["train", "--config", str(bad), "--runs-dir", str(tmp_path), "--quiet"]) == 1
+    assert "unknown fusion 'nope'" in capsys.readouterr().err
