@@ -20,7 +20,7 @@ from ..data.batch import DialogueBatch
 from ..models.agent_fusion import STATE_CLIP
 from ..models.erc import ERCModel
 from ..noise.feature import FeatureStats
-from ..noise.training import curriculum_corruptor
+from ..noise.protocols import get_curriculum
 from .fusion_trainer import RewardConfig, class_weights, utterance_rewards
 
 LOGIT_SCALE = 5.0
@@ -52,13 +52,13 @@ class FusionEnv(gym.Env):
         self.cls_weights = class_weights(
             train_batches.in_order(), model.classifier.net[-1].out_features
         )
-        corrupt = curriculum_corruptor(curriculum, stats, seed) if curriculum else None
+        schedule = get_curriculum(curriculum) if curriculum else None
         generator = torch.Generator().manual_seed(seed)
         self.pool: list[tuple[DialogueBatch, torch.Tensor]] = []
         batches = [b for _ in range(pool_size) for b in train_batches.shuffled(generator)]
         for i, batch in enumerate(batches[:pool_size]):
-            if corrupt is not None:
-                batch = corrupt(batch, i / pool_size, i)
+            if schedule is not None:
+                batch = schedule.corrupt(batch, i / pool_size, seed * 100_003 + i, stats)
             with torch.no_grad():
                 _, logits = self.fusion.encoders(batch.features, batch.modality_mask)
                 state = self.fusion.state(batch.features, batch.modality_mask, logits)

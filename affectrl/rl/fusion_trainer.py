@@ -31,7 +31,7 @@ from ..data.batch import DialogueBatch
 from ..models.agent_fusion import AgentFusion
 from ..models.erc import ERCModel, ModelOutput
 from ..noise.feature import FeatureStats
-from ..noise.training import curriculum_corruptor
+from ..noise.protocols import get_curriculum
 from .ppo import PPOConfig, Rollout, act, ppo_update
 
 
@@ -126,15 +126,15 @@ def train_fusion_agent(
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     cls_weights = class_weights(train_batches.in_order(), model.classifier.net[-1].out_features)
-    corrupt = (
-        curriculum_corruptor(config.curriculum, stats, config.seed) if config.curriculum else None
-    )
+    curriculum = get_curriculum(config.curriculum) if config.curriculum else None
     stream = _stream(train_batches, generator)
     history = []
     for it in trange(config.iterations, desc="PPO fusion agent", disable=not progress):
         batch = next(stream)
-        if corrupt is not None:
-            batch = corrupt(batch, it / config.iterations, it)
+        if curriculum is not None:
+            batch = curriculum.corrupt(
+                batch, it / config.iterations, config.seed * 100_003 + it, stats
+            )
         mask = batch.utterance_mask
         with torch.no_grad():
             _, logits = fusion.encoders(batch.features, batch.modality_mask)
@@ -178,15 +178,15 @@ def train_gradient_gate(
     optimizer = torch.optim.Adam(fusion.gate.parameters(), lr=config.gate_lr)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    corrupt = (
-        curriculum_corruptor(config.curriculum, stats, config.seed) if config.curriculum else None
-    )
+    curriculum = get_curriculum(config.curriculum) if config.curriculum else None
     stream = _stream(train_batches, generator)
     losses = []
     for it in trange(config.iterations, desc="gradient gate", disable=not progress):
         batch = next(stream)
-        if corrupt is not None:
-            batch = corrupt(batch, it / config.iterations, it)
+        if curriculum is not None:
+            batch = curriculum.corrupt(
+                batch, it / config.iterations, config.seed * 100_003 + it, stats
+            )
         loss = model.loss(model(batch), batch)
         optimizer.zero_grad()
         loss.backward()

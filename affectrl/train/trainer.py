@@ -144,11 +144,14 @@ class Run:
         self.corrupt = None
         if cfg["noise"].get("protocol"):
             from ..noise.feature import FeatureStats
-            from ..noise.training import curriculum_corruptor
+            from ..noise.protocols import get_curriculum
 
+            curriculum = get_curriculum(cfg["noise"]["protocol"])
             clean = Batches(ds, "train", modalities, len(splits["train"].dialogues), transform)
             stats = FeatureStats.from_batch(clean.in_order()[0])
-            self.corrupt = curriculum_corruptor(cfg["noise"]["protocol"], stats, cfg["seed"])
+            self.corrupt = lambda batch, progress, step: curriculum.corrupt(
+                batch, progress, cfg["seed"] * 1_000_003 + step, stats
+            )
         return ds, model, splits
 
     def train(self, on_epoch_end: Callable[[int], None] | None = None) -> dict:
