@@ -76,7 +76,9 @@ def load_byo(folder: str | Path, name: str | None = None) -> DialogueDataset:
         try:
             order = int(row["order"])
         except ValueError:
-            raise DataError(path, f"order must be an integer, got {row['order']!r}", record) from None
+            raise DataError(
+                path, f"order must be an integer, got {row['order']!r}", record
+            ) from None
         groups.setdefault((row["split"], row["dialogue_id"]), []).append((order, i))
     rows = table.to_dict("records")
     splits: dict[str, list[Dialogue]] = {s: [] for s in SPLITS}

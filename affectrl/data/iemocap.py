@@ -22,7 +22,9 @@ def _as_list(value: object, path: Path, what: str) -> list:
 
 def _as_dict(value: object, path: Path, what: str) -> dict:
     if not isinstance(value, dict):
-        raise DataError(path, f"{what} must be a dict keyed by dialogue id, got {type(value).__name__}")
+        raise DataError(
+            path, f"{what} must be a dict keyed by dialogue id, got {type(value).__name__}"
+        )
     return value
 
 
@@ -34,7 +36,9 @@ def load_iemocap_text(root: Path) -> DialogueDataset:
     path = require_file(root / "iemocap" / "iemocap_text.pkl")
     items = safe_load(path)
     if not isinstance(items, list | tuple) or len(items) != 6:
-        raise DataError(path, "expected a list of 6 items (speakers, labels, sentences, train, test, dev)")
+        raise DataError(
+            path, "expected a list of 6 items (speakers, labels, sentences, train, test, dev)"
+        )
     speakers, labels, sentences = (
         _as_dict(items[i], path, name) for i, name in enumerate(("speakers", "labels", "sentences"))
     )
@@ -47,7 +51,9 @@ def load_iemocap_text(root: Path) -> DialogueDataset:
         splits[split] = []
         for vid in ids[split]:
             if vid not in labels or vid not in speakers or vid not in sentences:
-                raise DataError(path, "dialogue id listed in a split but missing from the dicts", vid)
+                raise DataError(
+                    path, "dialogue id listed in a split but missing from the dicts", vid
+                )
             d = Dialogue(
                 id=str(vid),
                 speakers=[str(s) for s in speakers[vid]],
@@ -98,7 +104,9 @@ def load_iemocap_features(path: Path, dev_every: int = 10) -> DialogueDataset:
             for name, table in (("text", text), ("audio", audio), ("visual", visual)):
                 if vid not in table:
                     raise DataError(path, f"no {name} features", vid)
-                feats[name] = check_features(np.asarray(table[vid]), path, f"{vid} {name}", dims[name])
+                feats[name] = check_features(
+                    np.asarray(table[vid]), path, f"{vid} {name}", dims[name]
+                )
                 dims[name] = feats[name].shape[1]
             d = Dialogue(
                 id=str(vid),

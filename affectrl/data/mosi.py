@@ -49,7 +49,9 @@ def read_transcripts(root: Path) -> list[tuple[str, str, str, int]]:
     out = []
     for i, row in enumerate(_read_rows(path)):
         if len(row) != 4:
-            raise DataError(path, f"expected 4 columns (id, text, video, label), got {len(row)}", f"row {i + 1}")
+            raise DataError(
+                path, f"expected 4 columns (id, text, video, label), got {len(row)}", f"row {i + 1}"
+            )
         uid, text, video, label = row
         if label not in ("0", "1"):
             raise DataError(path, f"label must be 0 or 1, got {label!r}", f"row {i + 1}")
@@ -61,7 +63,9 @@ def _read_split(root: Path, split: str, transcripts: list) -> dict[str, list[tup
     """Video id -> list of (segment, utterance id, transcript, label, {modality: vector})."""
     index_path = root / "mosi" / f"text_{split}.csv"
     index_rows = _read_rows(index_path)
-    tables = {m: _read_rows(root / "mosi" / f.format(split=split)) for m, f in FEATURE_FILES.items()}
+    tables = {
+        m: _read_rows(root / "mosi" / f.format(split=split)) for m, f in FEATURE_FILES.items()
+    }
     for m, rows in tables.items():
         if len(rows) != len(index_rows):
             raise DataError(
@@ -80,7 +84,9 @@ def _read_split(root: Path, split: str, transcripts: list) -> dict[str, list[tup
             fpath = root / "mosi" / FEATURE_FILES[m].format(split=split)
             values = _floats(rows[i], fpath, record)
             if int(values[-1]) != label:
-                raise DataError(fpath, f"label {values[-1]} disagrees with transcripts.csv ({label})", record)
+                raise DataError(
+                    fpath, f"label {values[-1]} disagrees with transcripts.csv ({label})", record
+                )
             feats[m] = check_features(np.array(values[:-1]), fpath, f"{record} ({uid})", DIMS[m])[0]
         video = uid.rsplit("_", 1)[0]
         videos.setdefault(video, []).append((_segment(uid), uid, text, label, feats))

@@ -111,7 +111,7 @@ class DialogueDataset:
         }
 
     def with_features(self, modality: str, vectors: dict[str, np.ndarray]) -> DialogueDataset:
-        """Attach per-utterance vectors (utterance id -> [D]) as a modality, in place; returns self."""
+        """Attach vectors (utterance id -> [D]) as a modality, in place; returns self."""
         for d in self.dialogues():
             d.features[modality] = np.stack([vectors[u] for u in d.utterance_ids]).astype(
                 np.float32

@@ -45,7 +45,9 @@ def check_dialogue(dialogue: Dialogue, path: str | Path, num_classes: int) -> Di
     lengths.update({f"media[{m}]": len(x) for m, x in dialogue.media.items()})
     for name, length in lengths.items():
         if length != n:
-            raise DataError(path, f"{name} has {length} entries but there are {n} labels", dialogue.id)
+            raise DataError(
+                path, f"{name} has {length} entries but there are {n} labels", dialogue.id
+            )
     bad = (dialogue.labels < -1) | (dialogue.labels >= num_classes)
     if bad.any():
         i = int(np.argmax(bad))
@@ -63,4 +65,6 @@ def label_index(label: str, label_names: list[str], path: str | Path, record: st
     try:
         return label_names.index(key)
     except ValueError:
-        raise DataError(path, f"unknown label {label!r}; expected one of {label_names}", record) from None
+        raise DataError(
+            path, f"unknown label {label!r}; expected one of {label_names}", record
+        ) from None

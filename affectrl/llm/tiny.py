@@ -1,0 +1,96 @@
+"""A tiny randomly initialised causal LM with a tokenizer trained on the spot (nothing downloaded).
+
+For smoke tests and benchmarks of the GRPO recipe on CPU: `make_tiny_model(folder)` writes a
+2-layer Llama (hidden size 32) and a word-level tokenizer with a minimal chat template, in the
+`save_pretrained` layout that `affectrl llm grpo --model` reads. Needs the `llm` extra.
+
+A random model never writes `<answer>` tags, so every reward would be 0, every GRPO advantage 0
+and nothing would train. Like R1-Omni's cold start (supervised fine-tuning before RLVR), the
+model is first fitted for `cold_start_steps` full-batch Adam steps on formatted answers
+(`COLD_START`), after which its samples follow the format with varying labels and the rewards
+vary within a group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+SPECIAL_TOKENS = ["<unk>", "<pad>", "<bos>", "<eos>"]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] }} : {{ m['content'] }} {% endfor %}"
+    "{% if add_generation_prompt %}assistant : {% endif %}"
+)
+EMOTIONS = ["neutral", "joy", "surprise", "anger", "sadness", "disgust", "fear", "angry", "calm"]
+# Prompts of real datasets are mostly <unk> to this vocabulary: the cold start shows the format
+# after unknown-word prefixes of several lengths, so the model learns to look past them.
+COLD_START = [
+    f"system : {'<unk> ' * n}user : {'<unk> ' * n}which emotion ? assistant : "
+    f"<think> the speaker sounds {e} </think> <answer> {e} </answer> <eos>"
+    for n in (0, 20, 40, 60)
+    for e in EMOTIONS
+]
+
+
+def make_tokenizer(corpus: Iterable[str] = ()) -> Any:
+    """A word-level `PreTrainedTokenizerFast` on `COLD_START` + `corpus`, with a chat template."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.WordLevelTrainer(special_tokens=SPECIAL_TOKENS)
+    backend.train_from_iterator([*COLD_START, *corpus], trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        unk_token="<unk>",
+        pad_token="<pad>",
+        bos_token="<bos>",
+        eos_token="<eos>",
+    )
+    tokenizer.chat_template = CHAT_TEMPLATE
+    return tokenizer
+
+
+def make_tiny_model(
+    folder: str | Path,
+    corpus: Iterable[str] = (),
+    seed: int = 0,
+    layers: int = 2,
+    cold_start_steps: int = 60,
+) -> Path:
+    """Write a tiny Llama + word-level tokenizer to `folder`; returns the folder.
+
+    The tokenizer's vocabulary is the words of `COLD_START` plus `corpus` (others map to <unk>).
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = Path(folder)
+    tokenizer = make_tokenizer(corpus)
+    config = LlamaConfig(
+        vocab_size=max(tokenizer.get_vocab().values()) + 1,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    batch = tokenizer(COLD_START, return_tensors="pt", padding=True)
+    ignored = (batch["attention_mask"] == 0) | (batch["input_ids"] == tokenizer.unk_token_id)
+    labels = batch["input_ids"].masked_fill(ignored, -100)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(cold_start_steps):
+        optimiser.zero_grad()
+        model(**batch, labels=labels).loss.backward()
+        optimiser.step()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
