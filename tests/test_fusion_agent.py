@@ -3,6 +3,9 @@ the Gymnasium environment, on a tiny synthetic tri-modal dataset."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -197,3 +200,22 @@ def test_unknown_curriculum_is_a_clear_error():
             cfg,
             progress=False,
         )
+
+
+def test_agent_stage_in_a_training_run_and_eval_restores_it(tmp_path):
+    from affectrl.cli import main
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "mosi_agent.yaml"
+    runs = tmp_path / "runs"
+    overrides = ["train.epochs=1", "agent.iterations=3", "agent.quality_steps=5"]
+    assert (
+        main(["train", "--config", str(config), *overrides, "--runs-dir", str(runs), "--quiet"])
+        == 0
+    )
+    seed_dir = runs / "mosi_agent" / "seed-1"
+    metrics = json.loads((seed_dir / "metrics.json").read_text())
+    assert metrics["agent"]["iterations"] == 3
+    assert (seed_dir / "quality.safetensors").is_file()
+    assert main(["eval", str(seed_dir)]) == 0
+    again = json.loads((seed_dir / "eval.json").read_text())
+    assert again["test"]["accuracy"] == metrics["test"]["accuracy"]

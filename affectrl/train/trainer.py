@@ -29,6 +29,7 @@ from ..config import merge
 from ..eval.metrics import classification_metrics
 from ..io import atomic_write, write_json
 from ..models import build_model
+from .agent_stage import restore_agent, run_agent_stage, wants_agent_stage
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .data import Batches, dataset_for, modalities_for, standardizer
 from .tuning import tune_fixed_weights
@@ -152,6 +153,8 @@ class Run:
             self.corrupt = lambda batch, progress, step: curriculum.corrupt(
                 batch, progress, cfg["seed"] * 1_000_003 + step, stats
             )
+        if self.done:  # a finished agent run decides with its trained policy
+            restore_agent(model, self.run_dir)
         return ds, model, splits
 
     def train(self, on_epoch_end: Callable[[int], None] | None = None) -> dict:
@@ -229,8 +232,9 @@ class Run:
             )
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
+        results = self._finish(ds, model, best_state, state, splits, writer)
         writer.close()
-        return self._finish(ds, model, best_state, state, dev_batches, test_batches)
+        return results
 
     def _train_epoch(self, model, optimizer, batches) -> float:
         model.train()
@@ -255,11 +259,15 @@ class Run:
             for key, value in record.get(split, {}).items():
                 writer.add_scalar(f"{split}/{key}", value, step)
 
-    def _finish(self, ds, model, best_state, state, dev_batches, test_batches) -> dict:
+    def _finish(self, ds, model, best_state, state, splits, writer) -> dict:
         model.load_state_dict(best_state)
+        dev_batches, test_batches = splits["dev"].in_order(), splits["test"].in_order()
         fixed = tune_fixed_weights(
             model, dev_batches, ds.label_names, self.config["train"]["select_metric"]
         )
+        agent = None
+        if wants_agent_stage(self.config, model):
+            agent = run_agent_stage(model, ds, splits["train"], self.config, self.run_dir, writer)
         results: dict[str, Any] = {}
         predictions: dict[str, Any] = {}
         for split, batches in (("dev", dev_batches), ("test", test_batches)):
@@ -285,6 +293,8 @@ class Run:
         )
         if fixed is not None:
             results["fixed_weights"] = fixed
+        if agent is not None:
+            results["agent"] = agent
         save_weights(
             self.run_dir / "model.safetensors", model.state_dict(), {"config": self.config}
         )
