@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from ..eval.metrics import SUMMARY_KEYS
@@ -21,6 +23,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "metrics, print them and write eval.json into each seed folder.",
     )
     parser.add_argument("run_dir", help="runs/<name> or runs/<name>/seed-<k>")
+    parser.add_argument(
+        "--noise-grid",
+        metavar="NAME",
+        help="also evaluate on every cell of a noise grid (see `affectrl noise list`): prints "
+        "a table and writes robustness_<NAME>.csv/.json/.png into each seed folder",
+    )
+    parser.add_argument("--grid-split", default="test", help="split the grid corrupts (test)")
+    parser.add_argument("--grid-seed", type=int, default=0, help="seed of the corruptions (0)")
     parser.set_defaults(func=cmd_eval)
 
 
@@ -33,20 +43,46 @@ def seed_dirs(run_dir: Path) -> list[Path]:
     return found
 
 
-def evaluate_seed_dir(seed_dir: Path) -> dict:
-    """Metrics of the saved weights on dev and test; written to seed_dir/eval.json."""
+def load_run(seed_dir: Path):
+    """(dataset, model with the run's chosen weights in eval mode, splits) of a finished run."""
     config = yaml.safe_load((seed_dir / "config.yaml").read_text())
-    run = Run(config, seed_dir, progress=False)
-    ds, model, splits = run.build()
+    ds, model, splits = Run(config, seed_dir, progress=False).build()
     state, _ = load_weights(seed_dir / "model.safetensors")
     model.load_state_dict(state)
+    return ds, model.eval(), splits
+
+
+def evaluate_seed_dir(seed_dir: Path) -> dict:
+    """Metrics of the saved weights on dev and test; written to seed_dir/eval.json."""
+    ds, model, splits = load_run(seed_dir)
     results = {s: evaluate(model, splits[s].in_order(), ds.label_names)[0] for s in ("dev", "test")}
     write_json(seed_dir / "eval.json", results)
     return results
 
 
+def grid_seed_dir(seed_dir: Path, grid: str, split: str, seed: int) -> pd.DataFrame:
+    """The run's model on every cell of `grid`; results and plot written into seed_dir."""
+    from ..noise.grid import format_table, run_grid, write_grid
+
+    ds, model, splits = load_run(seed_dir)
+    transform = splits["train"].transform  # the run's input standardisation, if any
+
+    def predict(batch):
+        # Corrupt first, then standardise as in training; a copy of the features dict keeps
+        # the grid's clean batches untouched by the in-place transform.
+        return model(transform(replace(batch, features=dict(batch.features)))).logits
+
+    results = run_grid(predict, ds, split, grid, seed)
+    write_grid(results, seed_dir, stem=f"robustness_{grid}")
+    print(f"{seed_dir}  noise grid {grid} ({split}):")
+    print(format_table(results))
+    return results
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     for seed_dir in seed_dirs(Path(args.run_dir)):
+        if args.noise_grid:
+            grid_seed_dir(seed_dir, args.noise_grid, args.grid_split, args.grid_seed)
         results = evaluate_seed_dir(seed_dir)
         for split in ("dev", "test"):
             cells = "  ".join(f"{k} {100 * results[split][k]:.2f}" for k in SUMMARY_KEYS)
