@@ -9,6 +9,7 @@ heads) whose weights come from a *decider* reading a reliability state per utter
         head entropy, head disagreement), or, with use_quality=False, only missing + entropy;
     across modalities: 1 where the heads of a pair agree on the arg-max class.
 
+The decider's output re-weights the dev-tuned fixed weights per utterance (`from_decision`).
 The decider is the RL policy (`DirichletPolicy`, trained by PPO with the backbone frozen) or,
 for the ablation that tells RL from the state, a softmax gate trained by gradient on the same
 state. Before a decider is trained (the supervised warm-up) the fusion behaves like the
@@ -79,6 +80,16 @@ class AgentFusion(WeightedFusion):
         self.policy = DirichletPolicy(self.state_dim, m, self.decider_hidden)
         self.gate = SoftmaxGate(self.state_dim, m, self.decider_hidden)
 
+    def from_decision(self, decision: torch.Tensor) -> torch.Tensor:
+        """Decider output a [..., M] on the simplex -> weights proportional to a * fixed_weights.
+
+        The decider re-weights the dev-tuned fixed weights per utterance (a residual policy):
+        a uniform decision reproduces the fixed-weights baseline exactly, so the agent starts
+        from the best fixed fusion and learns where to depart from it.
+        """
+        weights = decision * self.fixed_weights
+        return weights / weights.sum(-1, keepdim=True).clamp_min(1e-12)
+
     def state(
         self, features: dict[str, torch.Tensor], mask: torch.Tensor, logits: torch.Tensor
     ) -> torch.Tensor:
@@ -114,7 +125,8 @@ class AgentFusion(WeightedFusion):
             weights = self.override
         else:
             decider = self.policy if self.mode == "policy" else self.gate
-            weights = decider.mean_action(self.state(features, modality_mask, logits))
+            state = self.state(features, modality_mask, logits)
+            weights = self.from_decision(decider.mean_action(state))
         weights = masked_normalise(weights, modality_mask)
         return FusionOutput((weights.unsqueeze(-1) * enc).sum(2), logits, weights)
 
