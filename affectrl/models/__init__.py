@@ -1,5 +1,6 @@
 """Models: fusion (per utterance) -> context model (per dialogue) -> classifier."""
 
+from .agent_fusion import AgentFusion
 from .context import CONTEXTS, BiLSTMContext, COGMENContext, NoContext
 from .erc import Classifier, ERCModel, LateFusionModel, ModelOutput, build_model
 from .fusion import FUSIONS, ConcatFusion, FusionOutput, WeightedFusion
@@ -8,6 +9,7 @@ from .learned_graph import EdgeScorerGraph, PolicyGraph, WeightedRGCNConv, Windo
 
 __all__ = [
     "CONTEXTS",
+    "AgentFusion",
     "FUSIONS",
     "GRAPHS",
     "BiLSTMContext",

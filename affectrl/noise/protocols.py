@@ -217,3 +217,12 @@ def get_grid(name: str) -> EvalGrid:
     if not isinstance(protocol, EvalGrid):
         raise ValueError(f"protocol {name!r} is a training curriculum, not an evaluation grid")
     return protocol
+
+
+def get_curriculum(name: str) -> Curriculum:
+    protocol = get_protocol(name)
+    if not isinstance(protocol, Curriculum):
+        raise ValueError(
+            f"noise protocol {name!r} is an evaluation grid, not a training curriculum"
+        )
+    return protocol

@@ -1,1 +1,2 @@
-"""Reinforcement-learning agents (the graph agent: graph_agent.py)."""
+"""Reinforcement learning: the fusion agent (policy.py, ppo.py, fusion_trainer.py, env.py for
+Gymnasium / Stable-Baselines3) and the graph agent (graph_agent.py)."""

@@ -30,6 +30,7 @@ from ..config import merge
 from ..eval.metrics import classification_metrics
 from ..io import atomic_write, write_json
 from ..models import build_model
+from .agent_stage import restore_agent, run_agent_stage, wants_agent_stage
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from .data import Batches, dataset_for, modalities_for, standardizer
 from .tuning import tune_fixed_weights
@@ -38,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
     "features": {},
     "modalities": None,
     "standardize": False,
+    "noise": {"protocol": None},
     "model": {
         "fusion": {"name": "concat"},
         "context": {"name": "none"},
@@ -142,6 +144,19 @@ class Run:
         bs = cfg["train"]["batch_size"]
         transform = standardizer(ds, modalities) if cfg["standardize"] else None
         splits = {s: Batches(ds, s, modalities, bs, transform) for s in ("train", "dev", "test")}
+        self.corrupt = None
+        if cfg["noise"].get("protocol"):
+            from ..noise.feature import FeatureStats
+            from ..noise.protocols import get_curriculum
+
+            curriculum = get_curriculum(cfg["noise"]["protocol"])
+            clean = Batches(ds, "train", modalities, len(splits["train"].dialogues), transform)
+            stats = FeatureStats.from_batch(clean.in_order()[0])
+            self.corrupt = lambda batch, progress, step: curriculum.corrupt(
+                batch, progress, cfg["seed"] * 1_000_003 + step, stats
+            )
+        if self.done:  # a finished agent run decides with its trained policy
+            restore_agent(model, self.run_dir)
         return ds, model, splits
 
     def train(self, on_epoch_end: Callable[[int], None] | None = None) -> dict:
@@ -179,7 +194,13 @@ class Run:
         for epoch in bar:
             start = time.perf_counter()
             generator = torch.Generator().manual_seed(cfg["seed"] * 100_003 + epoch)
-            train_loss = self._train_epoch(model, optimizer, splits["train"].shuffled(generator))
+            batches = splits["train"].shuffled(generator)
+            if self.corrupt is not None:  # the noise curriculum, severity ramping with progress
+                progress = (epoch - 1) / tcfg["epochs"]
+                batches = (
+                    self.corrupt(b, progress, epoch * 10_000 + i) for i, b in enumerate(batches)
+                )
+            train_loss = self._train_epoch(model, optimizer, batches)
             dev, dev_loss = evaluate(model, dev_batches, ds.label_names)
             if scheduler is not None:
                 scheduler.step(dev_loss)
@@ -213,8 +234,9 @@ class Run:
             )
             if on_epoch_end is not None:
                 on_epoch_end(epoch)
+        results = self._finish(ds, model, state, splits, writer)
         writer.close()
-        return self._finish(ds, model, state, dev_batches, test_batches)
+        return results
 
     def _train_epoch(self, model, optimizer, batches) -> float:
         model.train()
@@ -239,11 +261,15 @@ class Run:
             for key, value in record.get(split, {}).items():
                 writer.add_scalar(f"{split}/{key}", value, step)
 
-    def _finish(self, ds, model, state, dev_batches, test_batches) -> dict:
+    def _finish(self, ds, model, state, splits, writer) -> dict:
         model.load_state_dict(load_weights(self.best_path)[0])
+        dev_batches, test_batches = splits["dev"].in_order(), splits["test"].in_order()
         fixed = tune_fixed_weights(
             model, dev_batches, ds.label_names, self.config["train"]["select_metric"]
         )
+        agent = None
+        if wants_agent_stage(self.config, model):
+            agent = run_agent_stage(model, ds, splits["train"], self.config, self.run_dir, writer)
         results: dict[str, Any] = {}
         predictions: dict[str, Any] = {}
         for split, batches in (("dev", dev_batches), ("test", test_batches)):
@@ -272,6 +298,8 @@ class Run:
         )
         if fixed is not None:
             results["fixed_weights"] = fixed
+        if agent is not None:
+            results["agent"] = agent
         save_weights(
             self.run_dir / "model.safetensors", model.state_dict(), {"config": self.config}
         )

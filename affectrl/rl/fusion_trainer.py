@@ -1,0 +1,212 @@
+"""Train the fusion agent's decider with the backbone frozen.
+
+`train_fusion_agent` runs PPO on the Dirichlet policy: each iteration takes a batch of
+dialogues, corrupts it as the noise curriculum says, samples weights for every utterance,
+runs the frozen model with them and rewards each utterance with
+
+    R = alpha * w_c[y] * p(y)            class-balanced probability of the gold class y
+      + beta  * sum_m w_m [head_m agrees with the fused prediction]      consistency
+      - gamma * 0.5 * |w_t - w_{t-1}|_1  instability between neighbouring utterances
+
+(w_c: inverse class frequency, mean 1). Noise-aware scaling: under heavy noise every reward is
+low, which would starve learning; the critic sees the state (its quality channels tell the noise
+level), so the advantage R - V(s) measures the decision relative to what that noise level
+allows, and advantages are standardised per rollout.
+
+`train_gradient_gate` trains the softmax gate on exactly the same state by back-propagating the
+classification loss through the frozen model: the ablation that tells whether a gain comes from
+RL or from the state.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from tqdm import trange
+
+from ..data.batch import DialogueBatch
+from ..models.agent_fusion import AgentFusion
+from ..models.erc import ERCModel, ModelOutput
+from ..noise.feature import FeatureStats
+from ..noise.protocols import get_curriculum
+from .ppo import PPOConfig, Rollout, act, ppo_update
+
+
+@dataclass
+class RewardConfig:
+    """Weights of the reward terms (see the module docstring)."""
+
+    alpha: float = 1.0
+    beta: float = 0.1
+    gamma: float = 0.1
+
+
+@dataclass
+class AgentTrainConfig:
+    """iterations: PPO (or gate) updates, one batch of `batch_size` dialogues each;
+    curriculum: noise curriculum name (None: clean batches)."""
+
+    iterations: int = 300
+    batch_size: int = 16
+    curriculum: str | None = "curriculum-standard"
+    seed: int = 0
+    gate_lr: float = 1e-3
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+
+
+def class_weights(batches: list[DialogueBatch], num_classes: int) -> torch.Tensor:
+    """Inverse class frequency over the labelled utterances, scaled to mean 1: [C]."""
+    labels = torch.cat([b.labels[b.utterance_mask] for b in batches])
+    counts = torch.bincount(labels[labels >= 0], minlength=num_classes).float().clamp_min(1)
+    weights = counts.sum() / counts
+    return weights / weights.mean()
+
+
+def utterance_rewards(
+    out: ModelOutput,
+    batch: DialogueBatch,
+    weights: torch.Tensor,
+    cls_weights: torch.Tensor,
+    config: RewardConfig,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Reward [N] per real utterance and its terms (each [N]); weights: [B, T, M] used."""
+    mask = batch.utterance_mask
+    labels = batch.labels[mask]
+    gold = labels.clamp_min(0)
+    probs = torch.softmax(out.logits, -1)
+    classification = cls_weights[gold] * probs.gather(1, gold[:, None]).squeeze(1)
+    pred = probs.argmax(-1)
+    agree = (out.unimodal_logits.argmax(-1) == pred[:, None]) & out.present
+    flat_w = weights[mask]
+    consistency = (flat_w * agree).sum(-1)
+    jump = torch.zeros(mask.shape)
+    jump[:, 1:] = 0.5 * (weights[:, 1:] - weights[:, :-1]).abs().sum(-1) * mask[:, :-1]
+    instability = jump[mask]
+    total = config.alpha * classification + config.beta * consistency - config.gamma * instability
+    terms = {
+        "classification": classification,
+        "consistency": consistency,
+        "instability": instability,
+    }
+    return total, terms
+
+
+def _stream(batches, generator: torch.Generator) -> Iterator[DialogueBatch]:
+    """Endless shuffled passes over a `Batches` split."""
+    for _ in itertools.count():
+        yield from batches.shuffled(generator)
+
+
+def _freeze(model: ERCModel, trainable: torch.nn.Module) -> None:
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in trainable.parameters():
+        p.requires_grad_(True)
+
+
+def train_fusion_agent(
+    model: ERCModel,
+    train_batches,
+    stats: FeatureStats,
+    config: AgentTrainConfig,
+    writer=None,
+    progress: bool = True,
+) -> list[dict[str, float]]:
+    """PPO on `model.fusion.policy` with the rest of the model frozen; returns per-iteration
+    diagnostics (reward terms, entropy, approx KL, clip fraction, value loss)."""
+    fusion: AgentFusion = model.fusion
+    _freeze(model, fusion.policy)
+    fusion.mode = "policy"
+    optimizer = torch.optim.Adam(fusion.policy.parameters(), lr=config.ppo.lr)
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+    cls_weights = class_weights(train_batches.in_order(), model.classifier.net[-1].out_features)
+    curriculum = get_curriculum(config.curriculum) if config.curriculum else None
+    stream = _stream(train_batches, generator)
+    history = []
+    for it in trange(config.iterations, desc="PPO fusion agent", disable=not progress):
+        batch = next(stream)
+        if curriculum is not None:
+            batch = curriculum.corrupt(
+                batch, it / config.iterations, config.seed * 100_003 + it, stats
+            )
+        mask = batch.utterance_mask
+        with torch.no_grad():
+            _, logits = fusion.encoders(batch.features, batch.modality_mask)
+            states = fusion.state(batch.features, batch.modality_mask, logits)[mask]
+            actions, log_probs, values = act(fusion.policy, states)
+            weights = torch.zeros(*mask.shape, actions.shape[-1])
+            weights[mask] = actions
+            fusion.override = fusion.from_decision(weights)
+            try:
+                out = model(batch)
+            finally:
+                fusion.override = None
+            used = out.weights  # after renormalising over present modalities
+            full = torch.zeros_like(weights)
+            full[mask] = used
+            rewards, terms = utterance_rewards(out, batch, full, cls_weights, config.reward)
+        keep = batch.labels[mask] >= 0
+        rollout = Rollout(states[keep], actions[keep], log_probs[keep], values[keep], rewards[keep])
+        record = ppo_update(fusion.policy, optimizer, rollout, config.ppo, generator)
+        record |= {"reward": float(rewards[keep].mean())}
+        record |= {f"reward/{k}": float(v[keep].mean()) for k, v in terms.items()}
+        history.append(record)
+        if writer is not None:
+            for key, value in record.items():
+                writer.add_scalar(f"agent/{key}", value, it)
+    fusion.mode = "policy"
+    return history
+
+
+def train_gradient_gate(
+    model: ERCModel,
+    train_batches,
+    stats: FeatureStats,
+    config: AgentTrainConfig,
+    progress: bool = True,
+) -> list[float]:
+    """Train `model.fusion.gate` by gradient on the classification loss (backbone frozen)."""
+    fusion: AgentFusion = model.fusion
+    _freeze(model, fusion.gate)
+    fusion.mode = "gate"
+    optimizer = torch.optim.Adam(fusion.gate.parameters(), lr=config.gate_lr)
+    generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)
+    curriculum = get_curriculum(config.curriculum) if config.curriculum else None
+    stream = _stream(train_batches, generator)
+    losses = []
+    for it in trange(config.iterations, desc="gradient gate", disable=not progress):
+        batch = next(stream)
+        if curriculum is not None:
+            batch = curriculum.corrupt(
+                batch, it / config.iterations, config.seed * 100_003 + it, stats
+            )
+        loss = model.loss(model(batch), batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def oracle_weights(batch: DialogueBatch, base: torch.Tensor) -> torch.Tensor:
+    """Weights [B, T, M] from the known corruption: base weights scaled by 1 - severity
+    (0 for missing or substituted modalities); the base weights where nothing survives."""
+    severity = batch.corruption.get("severity", torch.zeros(batch.modality_mask.shape))
+    weights = base * (1 - severity).clamp_min(0) * batch.modality_mask
+    dead = weights.sum(-1, keepdim=True) <= 0
+    return torch.where(dead, base.expand_as(weights), weights)
+
+
+def padded_logits(model: ERCModel, batch: DialogueBatch) -> torch.Tensor:
+    """Model logits scattered back to [B, T, C] (zeros at padding), for the grid runner."""
+    out = model(batch)
+    logits = torch.zeros(*batch.utterance_mask.shape, out.logits.shape[-1])
+    logits[batch.utterance_mask] = out.logits
+    return logits

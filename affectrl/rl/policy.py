@@ -1,0 +1,58 @@
+"""Policies over the probability simplex, for per-utterance modality weights.
+
+A Dirichlet policy is the natural choice for weights that must be non-negative and sum to one:
+its mean alpha / sum(alpha) is the deterministic action at inference, and its concentration
+sum(alpha) expresses how sure the policy is.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.distributions import Dirichlet
+
+
+class DirichletPolicy(nn.Module):
+    """Actor-critic: state [N, S] -> Dirichlet(alpha [N, M]) over weights, and a value [N].
+
+    alpha = softplus(MLP(state)) + min_concentration, so alpha > 0 and the density is finite.
+    """
+
+    def __init__(
+        self,
+        state_dim: int,
+        num_actions: int,
+        hidden: int = 64,
+        min_concentration: float = 1.0,
+    ):
+        super().__init__()
+        self.min_concentration = min_concentration
+        self.actor = nn.Sequential(
+            nn.Linear(state_dim, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, num_actions),
+        )
+        self.critic = nn.Sequential(nn.Linear(state_dim, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in (*self.actor, *self.critic):
+            if isinstance(module, nn.Linear):
+                nn.init.orthogonal_(module.weight, gain=2**0.5)
+                nn.init.zeros_(module.bias)
+        # Small last layers: the initial policy is close to uniform weights.
+        nn.init.orthogonal_(self.actor[-1].weight, gain=0.01)
+        nn.init.orthogonal_(self.critic[-1].weight, gain=1.0)
+
+    def distribution(self, state: torch.Tensor) -> Dirichlet:
+        alpha = nn.functional.softplus(self.actor(state)) + self.min_concentration
+        return Dirichlet(alpha)
+
+    def value(self, state: torch.Tensor) -> torch.Tensor:
+        return self.critic(state).squeeze(-1)
+
+    def mean_action(self, state: torch.Tensor) -> torch.Tensor:
+        """Deterministic weights [N, M] (the Dirichlet mean), used at inference."""
+        return self.distribution(state).mean

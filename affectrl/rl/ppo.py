@@ -1,0 +1,117 @@
+"""PPO for batched one-step decisions (a contextual bandit), CleanRL-style.
+
+Why not Stable-Baselines3's PPO for training: our decision is made for every utterance of a
+batch at once (thousands of one-step episodes per update), its reward couples neighbouring
+utterances (the instability term), and the action lives on the simplex (a Dirichlet, which SB3
+does not offer). `affectrl.rl.env` still exposes the same decision as a Gymnasium environment so
+SB3's PPO can train a policy on it for comparison.
+
+With one-step episodes the return is the reward, and the advantage is reward - value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .policy import DirichletPolicy
+
+
+@dataclass
+class PPOConfig:
+    """Hyper-parameters of the clipped PPO update.
+
+    Attributes:
+        lr: Adam learning rate.
+        clip: ratio clip range epsilon.
+        epochs: optimisation passes over each rollout.
+        minibatch: decisions per minibatch.
+        entropy_coef: entropy bonus weight.
+        value_coef: value loss weight.
+        max_grad_norm: gradient clipping norm.
+        target_kl: stop the passes over a rollout early when approx KL exceeds this (None: never).
+    """
+
+    lr: float = 3e-4
+    clip: float = 0.2
+    epochs: int = 4
+    minibatch: int = 256
+    entropy_coef: float = 1e-3
+    value_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    target_kl: float | None = 0.05
+
+
+@dataclass
+class Rollout:
+    """N one-step decisions.
+
+    Shapes: states [N, S], actions [N, M] (on the simplex), log_probs, values, rewards [N].
+    """
+
+    states: torch.Tensor
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+
+
+@torch.no_grad()
+def act(
+    policy: DirichletPolicy, states: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sample actions [N, M] with their log-probs [N] and values [N]."""
+    dist = policy.distribution(states)
+    actions = dist.sample().clamp_min(1e-6)
+    actions = actions / actions.sum(-1, keepdim=True)
+    return actions, dist.log_prob(actions), policy.value(states)
+
+
+def ppo_update(
+    policy: DirichletPolicy,
+    optimizer: torch.optim.Optimizer,
+    rollout: Rollout,
+    config: PPOConfig,
+    generator: torch.Generator | None = None,
+) -> dict[str, float]:
+    """Clipped-surrogate PPO passes over one rollout; returns diagnostics averaged over minibatches:
+    policy_loss, value_loss, entropy, approx_kl, clip_fraction."""
+    advantages = rollout.rewards - rollout.values
+    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    n = len(rollout.rewards)
+    stats = {k: 0.0 for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")}
+    steps = 0
+    for _ in range(config.epochs):
+        order = torch.randperm(n, generator=generator)
+        kls = []
+        for start in range(0, n, config.minibatch):
+            idx = order[start : start + config.minibatch]
+            dist = policy.distribution(rollout.states[idx])
+            log_ratio = dist.log_prob(rollout.actions[idx]) - rollout.log_probs[idx]
+            ratio = log_ratio.exp()
+            adv = advantages[idx]
+            policy_loss = -torch.min(
+                ratio * adv, ratio.clamp(1 - config.clip, 1 + config.clip) * adv
+            ).mean()
+            value_loss = (policy.value(rollout.states[idx]) - rollout.rewards[idx]).pow(2).mean()
+            entropy = dist.entropy().mean()
+            loss = policy_loss + config.value_coef * value_loss - config.entropy_coef * entropy
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+            optimizer.step()
+            with torch.no_grad():
+                approx_kl = ((ratio - 1) - log_ratio).mean().item()
+                clipped = ((ratio - 1).abs() > config.clip).float().mean().item()
+            kls.append(approx_kl)
+            for key, value in zip(
+                stats,
+                (policy_loss.item(), value_loss.item(), entropy.item(), approx_kl, clipped),
+                strict=True,
+            ):
+                stats[key] += value
+            steps += 1
+        if config.target_kl is not None and sum(kls) / len(kls) > config.target_kl:
+            break
+    return {k: v / max(steps, 1) for k, v in stats.items()}

@@ -1,0 +1,66 @@
+"""The fusion agent's RL stage inside an ordinary training run.
+
+A config with an `agent:` section and `model.fusion.name: agent` trains in three steps: the
+supervised warm-up (the run's epochs), then — after the dev-tuned fixed weights are set — PPO
+on the agent with the backbone frozen, then the run's metrics are computed with the agent
+deciding. The quality estimator is saved as run_dir/quality.safetensors, the policy with the
+model weights, and PPO diagnostics go to TensorBoard (run_dir/tb, tags agent/...).
+
+    agent:
+      train: true
+      iterations: 200                 # PPO updates, one batch of dialogues each
+      batch_size: 16
+      curriculum: curriculum-standard # or null for clean training
+      reward: {alpha: 1.0, beta: 0.1, gamma: 0.1}
+      quality_steps: 300              # training steps of the quality estimator's detector
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+QUALITY_FILE = "quality.safetensors"
+
+
+def wants_agent_stage(config: dict, model) -> bool:
+    from ..models.agent_fusion import AgentFusion
+
+    agent = config.get("agent") or {}
+    if not agent.get("train"):
+        return False
+    if not isinstance(getattr(model, "fusion", None), AgentFusion):
+        raise ValueError("`agent.train: true` needs `model.fusion.name: agent`")
+    return True
+
+
+def run_agent_stage(model, ds, train_batches, config: dict, run_dir: Path, writer=None) -> dict:
+    """Fit the quality estimator, train the policy by PPO; leaves the fusion in policy mode."""
+    from ..noise.feature import FeatureStats
+    from ..noise.quality import QualityEstimator
+    from ..rl.fusion_trainer import AgentTrainConfig, RewardConfig, train_fusion_agent
+
+    agent = config["agent"]
+    quality = QualityEstimator.fit(ds, steps=int(agent.get("quality_steps", 300)))
+    quality.save(run_dir / QUALITY_FILE)
+    model.fusion.quality = quality
+    settings = AgentTrainConfig(
+        iterations=int(agent.get("iterations", 200)),
+        batch_size=int(agent.get("batch_size", 16)),
+        curriculum=agent.get("curriculum", "curriculum-standard"),
+        seed=int(config["seed"]),
+        reward=RewardConfig(**agent.get("reward", {})),
+    )
+    history = train_fusion_agent(
+        model, train_batches, FeatureStats.from_dataset(ds), settings, writer=writer
+    )
+    return {"iterations": len(history), "final_reward": history[-1]["reward"] if history else None}
+
+
+def restore_agent(model, run_dir: Path) -> None:
+    """After loading a finished run's weights: the agent decides, with its saved estimator."""
+    from ..noise.quality import QualityEstimator
+
+    path = Path(run_dir) / QUALITY_FILE
+    if path.is_file():
+        model.fusion.quality = QualityEstimator.load(path)
+        model.fusion.mode = "policy"

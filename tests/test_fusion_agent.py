@@ -1,0 +1,221 @@
+"""The fusion agent: state, weights on the simplex, rewards, oracle, PPO/gate training loops and
+the Gymnasium environment, on a tiny synthetic tri-modal dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+from affectrl.data import Dialogue, DialogueDataset, collate
+from affectrl.models import build_model
+from affectrl.noise.feature import FeatureStats, build_feature_corruption
+from affectrl.noise.quality import QualityEstimator
+from affectrl.rl.env import FusionEnv
+from affectrl.rl.fusion_trainer import (
+    AgentTrainConfig,
+    RewardConfig,
+    oracle_weights,
+    train_fusion_agent,
+    train_gradient_gate,
+    utterance_rewards,
+)
+from affectrl.rl.ppo import PPOConfig
+from affectrl.train.data import Batches
+
+DIMS = {"text": 6, "audio": 4, "visual": 5}
+
+
+def _dataset(seed: int = 0) -> DialogueDataset:
+    """Labels are readable from text (strongly) and audio (weakly); visual is noise."""
+    rng = np.random.default_rng(seed)
+    splits = {}
+    for split, n in (("train", 12), ("dev", 3), ("test", 4)):
+        dialogues = []
+        for k in range(n):
+            t = int(rng.integers(4, 9))
+            labels = rng.integers(0, 2, t)
+            sign = (2 * labels - 1)[:, None]
+            feats = {
+                "text": sign * 1.5 + rng.normal(size=(t, 6)),
+                "audio": sign * 0.3 + rng.normal(size=(t, 4)),
+                "visual": rng.normal(size=(t, 5)),
+            }
+            dialogues.append(
+                Dialogue(
+                    f"{split}{k}",
+                    ["s"] * t,
+                    labels,
+                    features={m: x.astype(np.float32) for m, x in feats.items()},
+                )
+            )
+        splits[split] = dialogues
+    return DialogueDataset("toy", ["neg", "pos"], splits)
+
+
+def _model(ds: DialogueDataset, use_quality: bool = True):
+    torch.manual_seed(0)
+    spec = {
+        "fusion": {"name": "agent", "hidden": 8, "use_quality": use_quality},
+        "context": {"name": "bilstm", "hidden": 8, "dense": 8, "dropout": 0.0},
+        "classifier": {"hidden": 8, "dropout": 0.0},
+        "unimodal_loss_weight": 1.0,
+    }
+    model = build_model(spec, DIMS, 2, 1)
+    model.fusion.quality = QualityEstimator.fit(ds)
+    return model
+
+
+def test_state_and_weights_respect_missing_modalities():
+    ds = _dataset()
+    model = _model(ds)
+    batch = collate(ds.splits["test"], list(DIMS))
+    stats = FeatureStats.from_dataset(ds)
+    batch = build_feature_corruption(
+        {"name": "missing", "modality": "audio", "fraction": 1.0}, stats
+    )(batch, 0)
+    fusion = model.fusion
+    _, logits = fusion.encoders(batch.features, batch.modality_mask)
+    state = fusion.state(batch.features, batch.modality_mask, logits)
+    assert state.shape == (*batch.utterance_mask.shape, fusion.state_dim)
+    assert torch.isfinite(state).all()
+    fusion.mode = "policy"
+    model.eval()
+    out = model(batch)
+    assert torch.allclose(out.weights.sum(-1), torch.ones(len(out.weights)))
+    assert (out.weights[:, 1] == 0).all()  # audio is missing everywhere
+
+
+def test_warmup_behaves_like_fixed_weights():
+    ds = _dataset()
+    model = _model(ds).eval()
+    batch = collate(ds.splits["dev"], list(DIMS))
+    model.fusion.fixed_weights.copy_(torch.tensor([1.0, 0.0, 0.0]))
+    out = model(batch)
+    assert torch.allclose(out.weights, torch.tensor([1.0, 0.0, 0.0]).expand_as(out.weights))
+
+
+def test_rewards_by_hand():
+    ds = _dataset()
+    model = _model(ds).eval()
+    batch = collate(ds.splits["dev"][:1], list(DIMS))
+    weights = torch.zeros(*batch.utterance_mask.shape, 3)
+    weights[0, :, 0] = 1.0
+    weights[0, 1, :] = torch.tensor([0.0, 1.0, 0.0])  # a jump at utterance 1 and back at 2
+    model.fusion.override = weights
+    out = model(batch)
+    model.fusion.override = None
+    cw = torch.tensor([1.0, 1.0])
+    total, terms = utterance_rewards(out, batch, weights, cw, RewardConfig(1.0, 0.0, 1.0))
+    gold = batch.labels[batch.utterance_mask]
+    p_gold = torch.softmax(out.logits, -1)[torch.arange(len(gold)), gold]
+    assert torch.allclose(terms["classification"], p_gold)
+    assert terms["instability"].tolist()[:3] == [0.0, 1.0, 1.0]
+    assert torch.allclose(total, p_gold - terms["instability"])
+
+
+def test_oracle_zeroes_corrupted_modalities():
+    ds = _dataset()
+    stats = FeatureStats.from_dataset(ds)
+    batch = collate(ds.splits["test"], list(DIMS))
+    batch = build_feature_corruption(
+        [
+            {"name": "substitute", "modality": "text", "fraction": 1.0},
+            {"name": "gaussian", "modality": "audio", "snr_db": 0.0, "fraction": 1.0},
+        ],
+        stats,
+    )(batch, 1)
+    w = oracle_weights(batch, torch.tensor([0.6, 0.2, 0.2]))[batch.utterance_mask]
+    assert (w[:, 0] == 0).all()
+    assert torch.allclose(w[:, 1], torch.full_like(w[:, 1], 0.1))  # 0.2 * (1 - 0.5)
+    assert torch.allclose(w[:, 2], torch.full_like(w[:, 2], 0.2))
+
+
+def test_ppo_and_gate_train_only_the_decider():
+    ds = _dataset()
+    model = _model(ds)
+    stats = FeatureStats.from_dataset(ds)
+    train = Batches(ds, "train", list(DIMS), 4)
+    backbone = {
+        k: v.clone()
+        for k, v in model.state_dict().items()
+        if not k.startswith(("fusion.policy", "fusion.gate"))
+    }
+    cfg = AgentTrainConfig(iterations=6, seed=0, ppo=PPOConfig(minibatch=32))
+    history = train_fusion_agent(model, train, stats, cfg, progress=False)
+    assert len(history) == 6
+    assert {
+        "reward",
+        "approx_kl",
+        "clip_fraction",
+        "entropy",
+        "value_loss",
+        "reward/instability",
+    } <= set(history[0])
+    losses = train_gradient_gate(model, train, stats, cfg, progress=False)
+    assert len(losses) == 6 and np.isfinite(losses).all()
+    after = model.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in backbone.items())
+
+
+def test_no_quality_state_is_smaller():
+    ds = _dataset()
+    full, small = _model(ds), _model(ds, use_quality=False)
+    assert small.fusion.state_dim < full.fusion.state_dim
+    batch = collate(ds.splits["dev"], list(DIMS))
+    small.fusion.mode = "policy"
+    assert small.eval()(batch).weights.shape[1] == 3
+
+
+def test_gymnasium_environment_passes_the_checker():
+    ds = _dataset()
+    model = _model(ds)
+    env = FusionEnv(
+        model,
+        Batches(ds, "train", list(DIMS), 4),
+        FeatureStats.from_dataset(ds),
+        pool_size=4,
+        seed=0,
+    )
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=3)
+    assert obs.shape == (model.fusion.state_dim,)
+    _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+    assert terminated and not truncated and np.isfinite(reward)
+
+
+def test_unknown_curriculum_is_a_clear_error():
+    ds = _dataset()
+    model = _model(ds)
+    cfg = AgentTrainConfig(iterations=1, curriculum="mosi-standard")
+    with pytest.raises(ValueError, match="evaluation grid, not a training curriculum"):
+        train_fusion_agent(
+            model,
+            Batches(ds, "train", list(DIMS), 4),
+            FeatureStats.from_dataset(ds),
+            cfg,
+            progress=False,
+        )
+
+
+def test_agent_stage_in_a_training_run_and_eval_restores_it(tmp_path):
+    from affectrl.cli import main
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "mosi_agent.yaml"
+    runs = tmp_path / "runs"
+    overrides = ["train.epochs=1", "agent.iterations=3", "agent.quality_steps=5"]
+    assert (
+        main(["train", "--config", str(config), *overrides, "--runs-dir", str(runs), "--quiet"])
+        == 0
+    )
+    seed_dir = runs / "mosi_agent" / "seed-1"
+    metrics = json.loads((seed_dir / "metrics.json").read_text())
+    assert metrics["agent"]["iterations"] == 3
+    assert (seed_dir / "quality.safetensors").is_file()
+    assert main(["eval", str(seed_dir)]) == 0
+    again = json.loads((seed_dir / "eval.json").read_text())
+    assert again["test"]["accuracy"] == metrics["test"]["accuracy"]
