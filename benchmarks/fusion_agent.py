@@ -62,6 +62,8 @@ def trained(config: str, seed: int, out: Path):
     """Train (or resume / reuse) one run; returns (dataset, model with its dev-chosen weights,
     splits)."""
     cfg = resolve_config(load_config(ROOT / config), seed)
+    if cfg["standardize"]:  # the grid, the curriculum and the quality fit share the raw scale
+        raise ValueError(f"{config}: this benchmark needs `standardize: false`")
     cfg["train"]["threads"] = 1
     run = Run(cfg, out / cfg["name"] / f"seed-{seed}", progress=False)
     run.train()

@@ -61,7 +61,9 @@ def evaluate_seed_dir(seed_dir: Path) -> dict:
     return results
 
 
-def grid_seed_dir(seed_dir: Path, grid: str, split: str, seed: int) -> pd.DataFrame:
+def grid_seed_dir(
+    seed_dir: Path, grid: str, split: str, seed: int, show: bool = True
+) -> pd.DataFrame:
     """The run's model on every cell of `grid`; results and plot written into seed_dir."""
     from ..noise.grid import format_table, run_grid, write_grid
 
@@ -75,8 +77,9 @@ def grid_seed_dir(seed_dir: Path, grid: str, split: str, seed: int) -> pd.DataFr
 
     results = run_grid(predict, ds, split, grid, seed)
     write_grid(results, seed_dir, stem=f"robustness_{grid}")
-    print(f"{seed_dir}  noise grid {grid} ({split}):")
-    print(format_table(results))
+    if show:
+        print(f"{seed_dir}  noise grid {grid} ({split}):")
+        print(format_table(results))
     return results
 
 
