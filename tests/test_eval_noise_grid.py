@@ -5,33 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from affectrl.cli import main
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mosi_bclstm_concat.yaml"
 
 
-def test_eval_noise_grid_writes_table_and_plot(tmp_path, capsys):
-    runs = tmp_path / "runs"
-    assert (
-        main(
-            [
-                "train",
-                "--config",
-                str(CONFIG),
-                "train.epochs=1",
-                "--seeds",
-                "1",
-                "--runs-dir",
-                str(runs),
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-    run = runs / "mosi_bclstm_concat"
-    assert main(["eval", str(run), "--noise-grid", "quick"]) == 0
-    seed_dir = run / "seed-1"
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    """A 1-epoch MOSI run folder, shared by the tests of this module."""
+    runs = tmp_path_factory.mktemp("runs")
+    args = ["train", "--config", str(CONFIG), "train.epochs=1", "--seeds", "1"]
+    assert main([*args, "--runs-dir", str(runs), "--quiet"]) == 0
+    return runs / "mosi_bclstm_concat"
+
+
+def test_eval_noise_grid_writes_table_and_plot(trained_run, capsys):
+    assert main(["eval", str(trained_run), "--noise-grid", "quick"]) == 0
+    seed_dir = trained_run / "seed-1"
     table = pd.read_csv(seed_dir / "robustness_quick.csv")
     assert len(table) == 10 and table["cell"].iloc[0] == "clean"
     clean = table.loc[table["cell"] == "clean", "accuracy"].iloc[0]
@@ -41,20 +33,6 @@ def test_eval_noise_grid_writes_table_and_plot(tmp_path, capsys):
     assert "text/missing/0.6" in capsys.readouterr().out
 
 
-def test_eval_unknown_grid_is_a_clear_error(tmp_path, capsys):
-    runs = tmp_path / "runs"
-    main(
-        [
-            "train",
-            "--config",
-            str(CONFIG),
-            "train.epochs=1",
-            "--seeds",
-            "1",
-            "--runs-dir",
-            str(runs),
-            "--quiet",
-        ]
-    )
-    assert main(["eval", str(runs / "mosi_bclstm_concat"), "--noise-grid", "nope"]) == 1
+def test_eval_unknown_grid_is_a_clear_error(trained_run, capsys):
+    assert main(["eval", str(trained_run), "--noise-grid", "nope"]) == 1
     assert "unknown noise protocol 'nope'" in capsys.readouterr().err

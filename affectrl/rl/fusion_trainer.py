@@ -101,6 +101,27 @@ def _stream(batches, generator: torch.Generator) -> Iterator[DialogueBatch]:
         yield from batches.shuffled(generator)
 
 
+def _training_batches(
+    train_batches,
+    stats: FeatureStats,
+    config: AgentTrainConfig,
+    generator,
+    desc: str,
+    progress: bool,
+) -> Iterator[tuple[int, DialogueBatch]]:
+    """(iteration, batch) for `config.iterations` steps: shuffled passes over the split, each
+    batch corrupted as the curriculum says (severity ramping with the share of steps done)."""
+    curriculum = get_curriculum(config.curriculum) if config.curriculum else None
+    stream = _stream(train_batches, generator)
+    for it in trange(config.iterations, desc=desc, disable=not progress):
+        batch = next(stream)
+        if curriculum is not None:
+            batch = curriculum.corrupt(
+                batch, it / config.iterations, config.seed * 100_003 + it, stats
+            )
+        yield it, batch
+
+
 def _freeze(model: ERCModel, trainable: torch.nn.Module) -> None:
     model.eval()
     for p in model.parameters():
@@ -126,15 +147,9 @@ def train_fusion_agent(
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     cls_weights = class_weights(train_batches.in_order(), model.classifier.net[-1].out_features)
-    curriculum = get_curriculum(config.curriculum) if config.curriculum else None
-    stream = _stream(train_batches, generator)
     history = []
-    for it in trange(config.iterations, desc="PPO fusion agent", disable=not progress):
-        batch = next(stream)
-        if curriculum is not None:
-            batch = curriculum.corrupt(
-                batch, it / config.iterations, config.seed * 100_003 + it, stats
-            )
+    steps = _training_batches(train_batches, stats, config, generator, "PPO fusion agent", progress)
+    for it, batch in steps:
         mask = batch.utterance_mask
         with torch.no_grad():
             _, logits = fusion.encoders(batch.features, batch.modality_mask)
@@ -178,15 +193,10 @@ def train_gradient_gate(
     optimizer = torch.optim.Adam(fusion.gate.parameters(), lr=config.gate_lr)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    curriculum = get_curriculum(config.curriculum) if config.curriculum else None
-    stream = _stream(train_batches, generator)
     losses = []
-    for it in trange(config.iterations, desc="gradient gate", disable=not progress):
-        batch = next(stream)
-        if curriculum is not None:
-            batch = curriculum.corrupt(
-                batch, it / config.iterations, config.seed * 100_003 + it, stats
-            )
+    for _, batch in _training_batches(
+        train_batches, stats, config, generator, "gradient gate", progress
+    ):
         loss = model.loss(model(batch), batch)
         optimizer.zero_grad()
         loss.backward()
