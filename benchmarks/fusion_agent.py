@@ -171,7 +171,7 @@ def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dic
         def weights(b):
             _, logits = fusion.encoders(b.features, b.modality_mask)
             state = fusion.state(b.features, b.modality_mask, logits)
-            return fusion.from_decision(sb3_weights(agent, state))
+            return fusion.from_decision(sb3_weights(agent, state), b.modality_mask)
 
         grids["sb3"] = grid(model, ds, seed, stats, with_override(model, weights))
     cells = pd.concat([g.assign(method=k) for k, g in grids.items()], ignore_index=True)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
@@ -216,6 +217,25 @@ def test_agent_stage_in_a_training_run_and_eval_restores_it(tmp_path):
     metrics = json.loads((seed_dir / "metrics.json").read_text())
     assert metrics["agent"]["iterations"] == 3
     assert (seed_dir / "quality.safetensors").is_file()
+    for name in ("fusion_weights.png", "fusion_traces.png"):
+        assert (seed_dir / name).stat().st_size > 5_000, name
+    weights = pd.read_csv(seed_dir / "fusion_weights.csv")
+    assert len(weights) == 40  # every mosi-standard cell
+    assert np.allclose(weights[["w_text", "w_audio", "w_visual"]].sum(1), 1, atol=1e-4)
+    text_gone = weights.loc[weights["cell"] == "text/missing/1", "w_text"].iloc[0]
+    assert text_gone == 0  # a missing modality gets no weight
     assert main(["eval", str(seed_dir)]) == 0
     again = json.loads((seed_dir / "eval.json").read_text())
     assert again["test"]["accuracy"] == metrics["test"]["accuracy"]
+
+
+def test_zero_fixed_weights_never_give_a_zero_fusion():
+    fusion = _model(_dataset()).fusion
+    fusion.fixed_weights.copy_(torch.tensor([0.0, 0.0, 1.0]))
+    decision = torch.full((4, 3), 1 / 3)
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0], [0, 1, 0], [0, 0, 0]], dtype=torch.bool)
+    w = fusion.from_decision(decision, mask)
+    assert torch.allclose(w[0], torch.tensor([0.0, 0.0, 1.0]))  # the prior, as is
+    assert torch.allclose(w[1], torch.tensor([0.5, 0.5, 0.0]))  # visual missing: the decision
+    assert torch.allclose(w[2], torch.tensor([0.0, 1.0, 0.0]))
+    assert (w[3] == 0).all()  # nothing present

@@ -80,15 +80,18 @@ class AgentFusion(WeightedFusion):
         self.policy = DirichletPolicy(self.state_dim, m, self.decider_hidden)
         self.gate = SoftmaxGate(self.state_dim, m, self.decider_hidden)
 
-    def from_decision(self, decision: torch.Tensor) -> torch.Tensor:
-        """Decider output a [..., M] on the simplex -> weights proportional to a * fixed_weights.
+    def from_decision(self, decision: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Decider output a [..., M] on the simplex -> weights proportional to a * fixed_weights
+        over the present modalities (mask [..., M]).
 
         The decider re-weights the dev-tuned fixed weights per utterance (a residual policy):
         a uniform decision reproduces the fixed-weights baseline exactly, so the agent starts
-        from the best fixed fusion and learns where to depart from it.
+        from the best fixed fusion and learns where to depart from it. Where the fixed weights
+        give every present modality weight 0, the decision alone is used (never a zero vector).
         """
-        weights = decision * self.fixed_weights
-        return weights / weights.sum(-1, keepdim=True).clamp_min(1e-12)
+        weights = masked_normalise(decision * self.fixed_weights, mask)
+        dead = (weights.sum(-1, keepdim=True) == 0) & mask.any(-1, keepdim=True)
+        return torch.where(dead, masked_normalise(decision, mask), weights)
 
     def state(
         self, features: dict[str, torch.Tensor], mask: torch.Tensor, logits: torch.Tensor
@@ -126,7 +129,7 @@ class AgentFusion(WeightedFusion):
         else:
             decider = self.policy if self.mode == "policy" else self.gate
             state = self.state(features, modality_mask, logits)
-            weights = self.from_decision(decider.mean_action(state))
+            weights = self.from_decision(decider.mean_action(state), modality_mask)
         weights = masked_normalise(weights, modality_mask)
         return FusionOutput((weights.unsqueeze(-1) * enc).sum(2), logits, weights)
 

@@ -82,7 +82,7 @@ class FusionEnv(gym.Env):
         batch, _ = self.pool[k]
         weights = torch.ones(*batch.utterance_mask.shape, self.action_space.shape[0])
         weights[b, t] = action_weights(torch.as_tensor(action, dtype=torch.float32))
-        weights = self.fusion.from_decision(weights)
+        weights = self.fusion.from_decision(weights, batch.modality_mask)
         one = _select(batch, b)
         self.fusion.override = weights[b : b + 1]
         try:

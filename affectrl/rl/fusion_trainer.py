@@ -157,7 +157,7 @@ def train_fusion_agent(
             actions, log_probs, values = act(fusion.policy, states)
             weights = torch.zeros(*mask.shape, actions.shape[-1])
             weights[mask] = actions
-            fusion.override = fusion.from_decision(weights)
+            fusion.override = fusion.from_decision(weights, batch.modality_mask)
             try:
                 out = model(batch)
             finally:

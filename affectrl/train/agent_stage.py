@@ -13,6 +13,7 @@ model weights, and PPO diagnostics go to TensorBoard (run_dir/tb, tags agent/...
       curriculum: curriculum-standard # or null for clean training
       reward: {alpha: 1.0, beta: 0.1, gamma: 0.1}
       quality_steps: 300              # training steps of the quality estimator's detector
+      plot_grid: quick                # noise grid of the weight plots (affectrl.rl.fusion_plots)
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def run_agent_stage(model, ds, train_batches, config: dict, run_dir: Path, write
     """Fit the quality estimator, train the policy by PPO; leaves the fusion in policy mode."""
     from ..noise.feature import FeatureStats
     from ..noise.quality import QualityEstimator
+    from ..rl.fusion_plots import write_fusion_plots
     from ..rl.fusion_trainer import AgentTrainConfig, RewardConfig, train_fusion_agent
 
     agent = config["agent"]
@@ -53,6 +55,7 @@ def run_agent_stage(model, ds, train_batches, config: dict, run_dir: Path, write
     history = train_fusion_agent(
         model, train_batches, FeatureStats.from_dataset(ds), settings, writer=writer
     )
+    write_fusion_plots(model, ds, run_dir, agent.get("plot_grid", "quick"))
     return {"iterations": len(history), "final_reward": history[-1]["reward"] if history else None}
 
 

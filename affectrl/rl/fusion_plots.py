@@ -1,0 +1,124 @@
+"""What the fusion agent trusted: mean modality weight per noise cell, and per-utterance traces.
+
+`write_fusion_plots` writes into a run folder (the report embeds them):
+    fusion_weights.csv   mean weight per modality for every cell of a noise grid
+    fusion_weights.png   mean weight per modality against severity, one panel per corrupted
+                         modality and corruption (single-modality cells of the grid)
+    fusion_traces.png    per-utterance weights along the longest test video, clean and with its
+                         text substituted on 60% of the utterances
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from ..data.types import DialogueDataset  # noqa: E402
+from ..io import atomic_write  # noqa: E402
+from ..noise.feature import FeatureStats, build_feature_corruption  # noqa: E402
+from ..noise.grid import corrupted_batches, split_batches  # noqa: E402
+from ..noise.protocols import get_grid  # noqa: E402
+
+TRACE_CORRUPTION = {"name": "substitute", "modality": "text", "fraction": 0.6}
+
+
+@torch.no_grad()
+def _weights(model, batch) -> torch.Tensor:
+    """Fusion weights [N, M] of the real utterances of a batch."""
+    return model(batch).weights
+
+
+def weights_by_cell(model, ds: DialogueDataset, grid: str, seed: int = 0) -> pd.DataFrame:
+    """One row per grid cell: its description and the mean weight of each modality."""
+    stats = FeatureStats.from_dataset(ds)
+    batches = split_batches(ds, "test")
+    rows = []
+    for cell, noisy in corrupted_batches(batches, get_grid(grid), seed, stats):
+        w = torch.cat([_weights(model, b) for b in noisy]).mean(0)
+        rows.append(
+            {
+                "cell": cell.name,
+                "modalities": "+".join(cell.modalities),
+                "corruption": cell.corruption,
+                "severity": cell.severity,
+            }
+            | {f"w_{m}": float(w[i]) for i, m in enumerate(ds.modalities)}
+        )
+    return pd.DataFrame(rows)
+
+
+def plot_weights_by_cell(table: pd.DataFrame, modalities: list[str], path: Path) -> Path:
+    single = table[~table["modalities"].str.contains(r"\+") & (table["modalities"] != "")]
+    corruptions = sorted(single["corruption"].unique())
+    clean = table[table["cell"] == "clean"]
+    fig, axes = plt.subplots(
+        len(modalities),
+        len(corruptions),
+        sharey=True,
+        figsize=(3.2 * len(corruptions), 2.4 * len(modalities)),
+        squeeze=False,
+    )
+    for r, corrupted in enumerate(modalities):
+        for c, corruption in enumerate(corruptions):
+            ax = axes[r][c]
+            part = pd.concat(
+                [
+                    clean,
+                    single[
+                        (single["modalities"] == corrupted) & (single["corruption"] == corruption)
+                    ],
+                ]
+            )
+            part = part.sort_values("severity")
+            for m in modalities:
+                ax.plot(part["severity"], part[f"w_{m}"], marker="o", label=m)
+            ax.set_title(f"{corrupted} {corruption}", fontsize=9)
+            ax.set_xlabel("severity", fontsize=8)
+            ax.set_ylim(0, 1)
+            ax.grid(alpha=0.3)
+        axes[r][0].set_ylabel("mean weight", fontsize=8)
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=100))
+    plt.close(fig)
+    return path
+
+
+def plot_traces(model, ds: DialogueDataset, path: Path, seed: int = 0) -> Path:
+    """Weights along the longest test dialogue, clean and with text substituted."""
+    longest = max(ds.splits["test"], key=len)
+    clean = split_batches(DialogueDataset(ds.name, ds.label_names, {"test": [longest]}), "test")[0]
+    noisy = build_feature_corruption(TRACE_CORRUPTION, FeatureStats.from_dataset(ds))(clean, seed)
+    hit = noisy.corruption["kind"][0, : len(longest), 0] > 0
+    fig, axes = plt.subplots(2, 1, sharex=True, figsize=(8, 4.2))
+    for ax, batch, title in ((axes[0], clean, "clean"), (axes[1], noisy, "text substituted (60%)")):
+        w = _weights(model, batch)
+        ax.stackplot(range(len(w)), *w.T.numpy(), labels=list(ds.modalities), alpha=0.85)
+        ax.set_ylabel("weight", fontsize=8)
+        ax.set_title(f"{longest.id}: {title}", fontsize=9)
+    for t in hit.nonzero().flatten().tolist():
+        axes[1].axvline(t, color="black", alpha=0.25, linewidth=3)
+    axes[1].set_xlabel("utterance (grey: text substituted)", fontsize=8)
+    axes[0].legend(loc="upper right", fontsize=7)
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=100))
+    plt.close(fig)
+    return path
+
+
+def write_fusion_plots(model, ds: DialogueDataset, run_dir: Path, grid: str) -> list[Path]:
+    """The three files of the module docstring, into run_dir."""
+    model.eval()
+    table = weights_by_cell(model, ds, grid)
+    csv = atomic_write(run_dir / "fusion_weights.csv", lambda p: table.to_csv(p, index=False))
+    return [
+        csv,
+        plot_weights_by_cell(table, list(ds.modalities), run_dir / "fusion_weights.png"),
+        plot_traces(model, ds, run_dir / "fusion_traces.png"),
+    ]
