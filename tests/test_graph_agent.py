@@ -27,15 +27,6 @@ from affectrl.rl.graph_agent import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny tensors: thread hand-offs cost more than they save on a shared machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _toy(batch=3, length=(9, 6, 12), speakers=2, dim=8, seed=0):
     g = torch.Generator().manual_seed(seed)
     mask = torch.zeros(batch, max(length), dtype=torch.bool)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("trl", reason="the GRPO recipe needs the llm extra")
 
@@ -23,17 +22,8 @@ from affectrl.llm.tiny import make_tiny_model  # noqa: E402
 REWARD_TAGS = [f"train/rewards/{n}_reward/mean" for n in ("format", "accuracy", "similarity")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """The test machine's cores are shared: one thread avoids oversubscription stalls."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
-def tiny_model(_one_thread, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("tiny_lm"))
 
 

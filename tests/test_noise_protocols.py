@@ -21,15 +21,6 @@ from affectrl.noise.quality import QUALITY_CHANNELS, QualityEstimator
 CH = {name: k for k, name in enumerate(QUALITY_CHANNELS)}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Small models train ~8x faster on one thread when the 2 cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def mosi():
     ds = load_dataset("mosi")
