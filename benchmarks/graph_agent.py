@@ -11,7 +11,9 @@ weighted F1 per method, the RL method best on dev against COGMEN (paired t-test 
 over seeds, approximate randomisation and bootstrap over the test utterances of all seeds), the
 fraction of COGMEN's edges it keeps, and its training time per epoch over COGMEN's. The last
 line is JSON.
-Threads: torch.set_num_threads(--threads, default 1) in every run.
+Threads: torch.set_num_threads(--threads, default 1) in every run. Several invocations may share
+RUNS_DIR (say one per dataset, or --only-seeds to split the seeds): results.json is re-read before
+each write.
 """
 
 from __future__ import annotations
@@ -146,6 +148,12 @@ def compare(dataset: str, results: dict, runs_dir: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5, help="seeds 1..N (default 5)")
+    parser.add_argument(
+        "--only-seeds",
+        nargs="+",
+        type=int,
+        help="run only these of 1..N (split seeds over processes)",
+    )
     parser.add_argument("--datasets", nargs="+", default=["iemocap6", "meld7"], choices=BASES)
     parser.add_argument(
         "--methods", nargs="+", default=list(GRAPH_METHODS), choices=list(GRAPH_METHODS)
@@ -169,11 +177,14 @@ def main() -> None:
             base["train"]["epochs"] = args.epochs
         if args.lr:
             base["train"]["lr"] = args.lr
-        for seed in range(1, args.seeds + 1):
+        for seed in args.only_seeds or range(1, args.seeds + 1):
             for method in args.methods:
                 config = resolve_config(method_config(base, method), seed)
                 run_dir = runs_dir / f"{dataset}_{method}" / f"seed-{seed}"
                 record = run_one(config, run_dir)
+                # re-read first: another invocation may share RUNS_DIR (e.g. one per dataset)
+                if results_path.is_file():
+                    results = json.loads(results_path.read_text())
                 results.setdefault(dataset, {}).setdefault(method, {})[str(seed)] = record
                 write_json(results_path, results)
                 print(
@@ -183,6 +194,8 @@ def main() -> None:
                     f"[{time.time() - start:.0f} s]",
                     flush=True,
                 )
+    if results_path.is_file():
+        results = json.loads(results_path.read_text())
     summary = {d: compare(d, results, runs_dir) for d in results}
     write_json(runs_dir / "summary.json", summary)
     for dataset, s in summary.items():
