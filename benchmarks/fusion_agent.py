@@ -49,6 +49,7 @@ from affectrl.rl.fusion_trainer import (  # noqa: E402
 )
 from affectrl.train import Run, resolve_config  # noqa: E402
 from affectrl.train.checkpoint import load_weights  # noqa: E402
+from affectrl.train.data import Batches  # noqa: E402
 
 CONFIGS = {
     "backbone": "configs/mosi_agent_curriculum.yaml",
@@ -140,7 +141,10 @@ def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dic
     agent_seconds = time.perf_counter() - start
     grids["rl"] = grid(model, ds, seed, stats)
     policy_state = {k: v.clone() for k, v in fusion.policy.state_dict().items()}
-    overhead = overhead_ratio(model, splits["test"].in_order())
+    test = splits["test"]
+    overhead = overhead_ratio(model, test.in_order())  # batches of train.batch_size videos
+    whole = Batches(ds, "test", test.modalities, len(test.dialogues), test.transform)
+    overhead_one_batch = overhead_ratio(model, whole.in_order())  # the test split at once
     train_gradient_gate(model, splits["train"], stats, cfg, progress=False)
     grids["gradient_gate"] = grid(model, ds, seed, stats)
     # Ablations of the agent (each retrains the policy from scratch on the same backbone).
@@ -158,11 +162,12 @@ def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dic
         fusion.policy.reset_parameters()
         train_fusion_agent(model, splits["train"], stats, ablation, progress=False)
         grids[name] = grid(model, ds, seed, stats)
-    if ablations:
-        fusion.configure_state(use_quality=False)
-        train_fusion_agent(model, splits["train"], stats, cfg, progress=False)
-        grids["rl_no_quality"] = grid(model, ds, seed, stats)
-        fusion.configure_state(use_quality=True)
+    if ablations:  # the state's reliability signals (default "fast")
+        for signals in ("full", "confidence"):
+            fusion.configure_state(signals)
+            train_fusion_agent(model, splits["train"], stats, cfg, progress=False)
+            grids[f"rl_signals_{signals}"] = grid(model, ds, seed, stats)
+        fusion.configure_state("fast")
         fusion.policy.load_state_dict(policy_state)
     if args.sb3_steps and seed <= args.ablation_seeds:
         env = FusionEnv(model, splits["train"], stats, seed=seed)
@@ -183,6 +188,7 @@ def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dic
         for k, g in grids.items()
     }
     summary["agent_overhead_ratio"] = overhead
+    summary["agent_overhead_ratio_one_batch"] = overhead_one_batch
     summary["agent_train_s"] = agent_seconds
     summary["agent_final_reward"] = float(np.mean([h["reward"] for h in history[-20:]]))
     return summary, cells
@@ -248,6 +254,9 @@ def main() -> None:
         "clean_acc_best_baseline": clean[best_clean],
         "agent_overhead_ratio": float(
             np.mean([r["agent_overhead_ratio"] for r in results.values()])
+        ),
+        "agent_overhead_ratio_one_batch": float(
+            np.mean([r["agent_overhead_ratio_one_batch"] for r in results.values()])
         ),
         "sb3_grid_acc": grid_mean.get("sb3", float("nan")),
         "ablations": {m: grid_mean[m] for m in grid_mean.index if m.startswith("rl_")},

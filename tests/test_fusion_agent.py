@@ -15,7 +15,7 @@ from gymnasium.utils.env_checker import check_env
 from affectrl.data import Dialogue, DialogueDataset, collate
 from affectrl.models import build_model
 from affectrl.noise.feature import FeatureStats, build_feature_corruption
-from affectrl.noise.quality import QualityEstimator
+from affectrl.noise.quality import QUALITY_CHANNELS, QualityEstimator
 from affectrl.rl.env import FusionEnv
 from affectrl.rl.fusion_trainer import (
     AgentTrainConfig,
@@ -58,10 +58,10 @@ def _dataset(seed: int = 0) -> DialogueDataset:
     return DialogueDataset("toy", ["neg", "pos"], splits)
 
 
-def _model(ds: DialogueDataset, use_quality: bool = True):
+def _model(ds: DialogueDataset, signals: str = "fast"):
     torch.manual_seed(0)
     spec = {
-        "fusion": {"name": "agent", "hidden": 8, "use_quality": use_quality},
+        "fusion": {"name": "agent", "hidden": 8, "signals": signals},
         "context": {"name": "bilstm", "hidden": 8, "dense": 8, "dropout": 0.0},
         "classifier": {"hidden": 8, "dropout": 0.0},
         "unimodal_loss_weight": 1.0,
@@ -163,13 +163,37 @@ def test_ppo_and_gate_train_only_the_decider():
     assert all(torch.equal(v, after[k]) for k, v in backbone.items())
 
 
-def test_no_quality_state_is_smaller():
+def test_signal_sets_size_the_state_and_all_run():
     ds = _dataset()
-    full, small = _model(ds), _model(ds, use_quality=False)
-    assert small.fusion.state_dim < full.fusion.state_dim
+    models = {s: _model(ds, s) for s in ("confidence", "fast", "full")}
+    dims = [models[s].fusion.state_dim for s in ("confidence", "fast", "full")]
+    assert dims == sorted(dims) and len(set(dims)) == 3
     batch = collate(ds.splits["dev"], list(DIMS))
-    small.fusion.mode = "policy"
-    assert small.eval()(batch).weights.shape[1] == 3
+    for model in models.values():
+        model.fusion.mode = "policy"
+        assert model.eval()(batch).weights.shape[1] == 3
+    with pytest.raises(ValueError, match="signals"):
+        _model(ds, "everything")
+
+
+def test_fast_degradation_matches_the_quality_channel_and_tracks_noise():
+    ds = _dataset()
+    model = _model(ds)
+    fusion, quality = model.fusion, model.fusion.quality
+    stats = FeatureStats.from_dataset(ds)
+    clean = collate(ds.splits["test"], list(DIMS))
+    levels = []
+    for snr in (10.0, 0.0, -10.0):
+        spec = {"name": "gaussian", "modality": "visual", "snr_db": snr}
+        batch = build_feature_corruption(spec, stats)(clean, 0)
+        _, logits = fusion.encoders(batch.features, batch.modality_mask)
+        state = fusion.state(batch.features, batch.modality_mask, logits)
+        degradation = state[..., :15].unflatten(-1, (3, 5))[..., 4]  # [B, T, M]
+        full = quality(batch)[..., QUALITY_CHANNELS.index("degradation")]
+        real = batch.utterance_mask
+        assert torch.allclose(degradation[real], full[real], atol=1e-5)
+        levels.append(degradation[real][:, 2].mean().item())
+    assert levels[0] < levels[1] < levels[2]
 
 
 def test_gymnasium_environment_passes_the_checker():

@@ -3,10 +3,15 @@
 `AgentFusion` is the weighted fusion of `WeightedFusion` (per-modality encodings e_m, unimodal
 heads) whose weights come from a *decider* reading a reliability state per utterance:
 
-    per modality m: max probability, margin (top-1 minus top-2) of its unimodal head, and the
-        label-free quality channels of `affectrl.noise.quality` (missing flag, degradation,
-        estimated SNR / 30, log Mahalanobis distance, context deviation, cross-modal residual,
-        head entropy, head disagreement), or, with use_quality=False, only missing + entropy;
+    per modality m: max probability and margin (top-1 minus top-2) of its unimodal head, then
+        by `signals`:
+        "fast" (default): missing flag, head entropy, degradation (the label-free noise fraction
+            of `QualityEstimator.excess_power`): a few vectorised tensor ops;
+        "full": the eight channels of `affectrl.noise.quality` (missing flag, degradation,
+            estimated SNR / 30, log Mahalanobis distance, context deviation, cross-modal
+            mismatch, head entropy, head disagreement); the mismatch MLP and the Mahalanobis
+            products cost about as much as the MOSI model itself;
+        "confidence": missing flag and head entropy only (the no-quality ablation);
     across modalities: 1 where the heads of a pair agree on the arg-max class.
 
 The decider's output re-weights the dev-tuned fixed weights per utterance (`from_decision`).
@@ -19,6 +24,7 @@ any weighting, and `fixed_weights` at evaluation.
 
 from __future__ import annotations
 
+import math
 from itertools import combinations
 
 import torch
@@ -29,6 +35,8 @@ from ..rl.policy import DirichletPolicy
 from .fusion import FUSIONS, FusionOutput, WeightedFusion, masked_normalise
 
 STATE_CLIP = 10.0
+SIGNALS = ("fast", "full", "confidence")
+PRIOR_FLOOR = 1e-9
 
 
 class SoftmaxGate(nn.Module):
@@ -49,7 +57,8 @@ class AgentFusion(WeightedFusion):
 
     Attributes:
         mode: "warmup" (fixed-weights behaviour), "policy" or "gate" (the decider sets weights).
-        quality: a fitted `QualityEstimator`, required with use_quality in policy/gate modes.
+        quality: a fitted `QualityEstimator`, required in policy/gate modes unless
+            signals="confidence".
         override: weights [B, T, M] to use instead of the decider's (RL rollouts, the oracle).
     """
 
@@ -59,23 +68,32 @@ class AgentFusion(WeightedFusion):
         num_classes: int,
         hidden: int = 100,
         dropout: float = 0.0,
-        use_quality: bool = True,
+        signals: str = "fast",
         decider_hidden: int = 64,
     ):
         super().__init__(dims, num_classes, hidden, dropout, weighting="fixed")
         self.decider_hidden = decider_hidden
-        self.configure_state(use_quality)
+        m = len(dims)
+        pairs = list(combinations(range(m), 2))
+        # index pairs of modalities for the agreement channels (derived, not saved)
+        pair_a, pair_b = (torch.tensor(i, dtype=torch.long) for i in zip(*pairs, strict=True))
+        self.register_buffer("pair_a", pair_a, persistent=False)
+        self.register_buffer("pair_b", pair_b, persistent=False)
+        self.configure_state(signals)
         self.mode = "warmup"
         self.quality = None
         self.override: torch.Tensor | None = None
 
-    def configure_state(self, use_quality: bool) -> None:
-        """Switch the state's quality channels on or off; the deciders are rebuilt to fit."""
+    def configure_state(self, signals: str) -> None:
+        """Choose the state's reliability signals (see the module docstring); the deciders are
+        rebuilt to fit."""
         from ..noise.quality import QUALITY_CHANNELS
 
+        if signals not in SIGNALS:
+            raise ValueError(f"unknown fusion agent signals {signals!r}; known: {SIGNALS}")
         m = len(self.encoders.modalities)
-        self.use_quality = use_quality
-        per_modality = 2 + len(QUALITY_CHANNELS) if use_quality else 4
+        self.signals = signals
+        per_modality = {"full": 2 + len(QUALITY_CHANNELS), "fast": 5, "confidence": 4}[signals]
         self.state_dim = m * per_modality + m * (m - 1) // 2
         self.policy = DirichletPolicy(self.state_dim, m, self.decider_hidden)
         self.gate = SoftmaxGate(self.state_dim, m, self.decider_hidden)
@@ -85,53 +103,76 @@ class AgentFusion(WeightedFusion):
         over the present modalities (mask [..., M]).
 
         The decider re-weights the dev-tuned fixed weights per utterance (a residual policy):
-        a uniform decision reproduces the fixed-weights baseline exactly, so the agent starts
-        from the best fixed fusion and learns where to depart from it. Where the fixed weights
-        give every present modality weight 0, the decision alone is used (never a zero vector).
+        a uniform decision reproduces the fixed-weights baseline, so the agent starts from the
+        best fixed fusion and learns where to depart from it. Fixed weights are floored at
+        PRIOR_FLOOR, so where every present modality has fixed weight 0 the decision alone
+        decides (never a zero vector); elsewhere the floor moves weights by < 1e-8.
         """
-        weights = masked_normalise(decision * self.fixed_weights, mask)
-        dead = (weights.sum(-1, keepdim=True) == 0) & mask.any(-1, keepdim=True)
-        return torch.where(dead, masked_normalise(decision, mask), weights)
+        return masked_normalise(decision * self.fixed_weights.clamp_min(PRIOR_FLOOR), mask)
 
     def state(
         self, features: dict[str, torch.Tensor], mask: torch.Tensor, logits: torch.Tensor
     ) -> torch.Tensor:
-        """The reliability state [B, T, S] from features, modality mask and unimodal logits."""
-        probs = torch.softmax(logits, -1)  # [B, T, M, C]
+        """The reliability state [..., S] from features [..., D_m], modality mask [..., M] and
+        unimodal logits [..., M, C]; leading dimensions [B, T] or [N] ("full": [B, T] only)."""
+        log_probs, probs = _log_softmax_and_softmax(logits)  # [B, T, M, C] each
         top2 = probs.topk(2, dim=-1).values
         parts = [top2[..., 0], top2[..., 0] - top2[..., 1]]  # each [B, T, M]
-        if self.use_quality:
-            if self.quality is None:
-                raise RuntimeError("AgentFusion needs a fitted quality estimator (fit_quality)")
+        if self.signals != "confidence" and self.quality is None:
+            raise RuntimeError("AgentFusion needs a fitted quality estimator (fit_quality)")
+        if self.signals == "full":
             batch = _feature_batch(features, mask, tuple(self.encoders.modalities))
             heads = {m: probs[:, :, i] for i, m in enumerate(self.encoders.modalities)}
             q = self.quality(batch, head_probs=heads)  # [B, T, M, K]
             q[..., 2] = q[..., 2] / 30.0  # estimated SNR in dB -> about [-1, 1]
             parts += list(q.unbind(-1))
         else:
-            entropy = -(probs * probs.clamp_min(1e-8).log()).sum(-1)
-            parts += [(~mask).float(), entropy / torch.log(torch.tensor(probs.shape[-1]))]
-        agree = probs.argmax(-1)
-        pairs = [
-            (agree[..., i] == agree[..., j]).float()
-            for i, j in combinations(range(probs.shape[2]), 2)
-        ]
-        per_mod = torch.stack(parts, -1).flatten(2)  # [B, T, M * K']
-        state = torch.cat([per_mod, *(p.unsqueeze(-1) for p in pairs)], -1)
+            entropy = (probs * log_probs).sum(-1) / -math.log(probs.shape[-1])
+            parts += [(~mask).float(), entropy]
+            if self.signals == "fast":
+                excess = self.quality.excess_power(features)
+                parts.append((excess / (1 + excess)).masked_fill(~mask, 1.0))
+        agree = probs.argmax(-1)  # [B, T, M]
+        pairs = (agree[..., self.pair_a] == agree[..., self.pair_b]).float()  # [B, T, M(M-1)/2]
+        state = torch.cat([torch.stack(parts, -1).flatten(-2), pairs], -1)
         return state.clamp(-STATE_CLIP, STATE_CLIP)
+
+    def decide(self, features, mask: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        """The decider's weights [B, T, M] (0 at padding).
+
+        Except for the "full" signals (whose context channels need the dialogue layout) the
+        state is computed for the real utterances only: padding is most of a batch of videos.
+        """
+        decider = self.policy if self.mode == "policy" else self.gate
+        if self.signals == "full":
+            state = self.state(features, mask, logits)
+            return self.from_decision(decider.mean_action(state), mask)
+        real = mask.any(-1)  # [B, T]
+        rows = {m: x[real] for m, x in features.items()}
+        state = self.state(rows, mask[real], logits[real])  # [N, S]
+        weights = logits.new_zeros(mask.shape)
+        weights[real] = self.from_decision(decider.mean_action(state), mask[real])
+        return weights
 
     def forward(self, features, modality_mask) -> FusionOutput:
         if self.mode == "warmup" and self.override is None:
             return super().forward(features, modality_mask)
         enc, logits = self.encoders(features, modality_mask)
         if self.override is not None:
-            weights = self.override
-        else:
-            decider = self.policy if self.mode == "policy" else self.gate
-            state = self.state(features, modality_mask, logits)
-            weights = self.from_decision(decider.mean_action(state), modality_mask)
-        weights = masked_normalise(weights, modality_mask)
+            weights = masked_normalise(self.override, modality_mask)
+        else:  # from_decision returns weights normalised over the present modalities
+            weights = self.decide(features, modality_mask, logits)
         return FusionOutput((weights.unsqueeze(-1) * enc).sum(2), logits, weights)
+
+
+def _log_softmax_and_softmax(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """log p and p over the last dimension. Written out because torch's (log_)softmax over a
+    last dimension of 2-7 classes costs 4-5x these elementwise ops on CPU, and the agent's
+    overhead budget is ~10% of a small model's forward."""
+    shifted = logits - logits.amax(-1, keepdim=True)
+    exp = shifted.exp()
+    total = exp.sum(-1, keepdim=True)
+    return shifted - total.log(), exp / total
 
 
 def _feature_batch(features, mask: torch.Tensor, modalities: tuple[str, ...]) -> DialogueBatch:

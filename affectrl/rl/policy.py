@@ -46,13 +46,19 @@ class DirichletPolicy(nn.Module):
         nn.init.orthogonal_(self.actor[-1].weight, gain=0.01)
         nn.init.orthogonal_(self.critic[-1].weight, gain=1.0)
 
+    def concentration(self, state: torch.Tensor) -> torch.Tensor:
+        """alpha [N, M] > 0."""
+        return nn.functional.softplus(self.actor(state)) + self.min_concentration
+
     def distribution(self, state: torch.Tensor) -> Dirichlet:
-        alpha = nn.functional.softplus(self.actor(state)) + self.min_concentration
-        return Dirichlet(alpha)
+        return Dirichlet(self.concentration(state))
 
     def value(self, state: torch.Tensor) -> torch.Tensor:
         return self.critic(state).squeeze(-1)
 
     def mean_action(self, state: torch.Tensor) -> torch.Tensor:
-        """Deterministic weights [N, M] (the Dirichlet mean), used at inference."""
-        return self.distribution(state).mean
+        """Deterministic weights [N, M] (the Dirichlet mean), used at inference; computed
+        directly, without building the distribution (its argument checks cost more than the
+        MLP)."""
+        alpha = self.concentration(state)
+        return alpha / alpha.sum(-1, keepdim=True)
