@@ -127,15 +127,17 @@ class AgentFusion(WeightedFusion):
             q[..., 2] = q[..., 2] / 30.0  # estimated SNR in dB -> about [-1, 1]
             parts += list(q.unbind(-1))
         else:
+            missing = ~mask
             entropy = (probs * log_probs).sum(-1) / -math.log(probs.shape[-1])
-            parts += [(~mask).float(), entropy]
+            parts += [missing.float(), entropy]
             if self.signals == "fast":
                 excess = self.quality.excess_power(features)
-                parts.append((excess / (1 + excess)).masked_fill(~mask, 1.0))
+                parts.append((excess / (1 + excess)).masked_fill_(missing, 1.0))
         agree = probs.argmax(-1)  # [B, T, M]
         pairs = (agree[..., self.pair_a] == agree[..., self.pair_b]).float()  # [B, T, M(M-1)/2]
         state = torch.cat([torch.stack(parts, -1).flatten(-2), pairs], -1)
-        return state.clamp(-STATE_CLIP, STATE_CLIP)
+        # only the full channels are unbounded (log ratios); the others lie in [0, 1]
+        return state.clamp(-STATE_CLIP, STATE_CLIP) if self.signals == "full" else state
 
     def decide(self, features, mask: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """The decider's weights [B, T, M] (0 at padding).
@@ -147,12 +149,15 @@ class AgentFusion(WeightedFusion):
         if self.signals == "full":
             state = self.state(features, mask, logits)
             return self.from_decision(decider.mean_action(state), mask)
-        real = mask.any(-1)  # [B, T]
-        rows = {m: x[real] for m, x in features.items()}
-        state = self.state(rows, mask[real], logits[real])  # [N, S]
+        real = mask.flatten(0, 1).any(-1).nonzero().squeeze(1)  # [N] flat indices
+
+        def rows(x: torch.Tensor) -> torch.Tensor:  # [B, T, ...] -> [N, ...]
+            return x.flatten(0, 1).index_select(0, real)
+
+        state = self.state({m: rows(x) for m, x in features.items()}, rows(mask), rows(logits))
         weights = logits.new_zeros(mask.shape)
-        weights[real] = self.from_decision(decider.mean_action(state), mask[real])
-        return weights
+        decided = self.from_decision(decider.mean_action(state), rows(mask))
+        return weights.view(-1, mask.shape[-1]).index_copy_(0, real, decided).view(mask.shape)
 
     def forward(self, features, modality_mask) -> FusionOutput:
         if self.mode == "warmup" and self.override is None:
