@@ -145,6 +145,35 @@ def compare(dataset: str, results: dict, runs_dir: Path) -> dict:
     return out
 
 
+def markdown(results: dict, summary: dict) -> str:
+    """Per dataset: one row per method (mean ± sample std over seeds) and the per-seed test
+    weighted F1, for docs/BENCHMARKS.md."""
+    out = []
+    for dataset, per in results.items():
+        out += [
+            f"\n{dataset}\n",
+            "| method | seeds | test wF1 | test acc | dev wF1 | edges / utterance | s / epoch |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for method, runs in per.items():
+            rows = list(runs.values())
+
+            def mean(key, rows=rows):
+                return float(np.mean([r[key] for r in rows]))
+
+            wf1 = summary[dataset]
+            out.append(
+                f"| {method} | {len(rows)} | {wf1['wf1_mean'][method]:.2f} ± "
+                f"{wf1['wf1_std'][method]:.2f} | {100 * mean('test_acc'):.2f} | "
+                f"{100 * mean('dev_wf1'):.2f} | {mean('edges_per_utterance'):.1f} | "
+                f"{mean('s_per_epoch'):.2f} |"
+            )
+        for method, runs in per.items():
+            seeds = " ".join(f"{100 * runs[s]['test_wf1']:.2f}" for s in sorted(runs, key=int))
+            out.append(f"\nPer seed ({method}): {seeds}")
+    return "\n".join(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5, help="seeds 1..N (default 5)")
@@ -164,6 +193,9 @@ def main() -> None:
     parser.add_argument("--runs-dir", default="runs/graph_agent")
     parser.add_argument(
         "--summary-only", action="store_true", help="train nothing; summarise results.json"
+    )
+    parser.add_argument(
+        "--markdown", action="store_true", help="with --summary-only: also print the tables"
     )
     args = parser.parse_args()
     runs_dir = Path(args.runs_dir)
@@ -220,6 +252,8 @@ def main() -> None:
     final["iemocap6_p_value"] = final.pop("iemocap6_p_value")
     if "mosi" in summary:
         final["mosi_wf1_mean"] = summary["mosi"]["wf1_mean"]
+    if args.markdown:
+        print(markdown(results, summary))
     print(json.dumps(final))
 
 
