@@ -92,25 +92,25 @@ def with_override(model, weights_of):
     return predict
 
 
-def overhead_ratio(model, batches, repeats: int = 30) -> float:
-    """Batch inference time with the agent deciding / with fixed weights, same model, one run."""
-    fusion = model.fusion
+def overhead_ratio(model, batches, repeats: int = 60) -> float:
+    """Batch inference time with the agent deciding / with fixed weights, same model, one run.
 
-    def timed(mode: str) -> float:
-        fusion.mode = mode
-        best = float("inf")
-        with torch.inference_mode():
-            for _ in range(repeats):
+    The two modes alternate, one pass over `batches` each per repeat, and each keeps its
+    fastest pass: on a shared machine the load drifts, and alternating exposes both modes to
+    the same drift."""
+    fusion = model.fusion
+    best = {"warmup": float("inf"), "policy": float("inf")}
+    with torch.inference_mode():
+        for k in range(repeats + 2):  # the first two passes warm caches
+            for mode in best:
+                fusion.mode = mode
                 start = time.perf_counter()
                 for b in batches:
                     model(b)
-                best = min(best, time.perf_counter() - start)
-        return best
-
-    timed("warmup"), timed("policy")  # warm caches
-    ratio = timed("policy") / timed("warmup")
+                if k >= 2:
+                    best[mode] = min(best[mode], time.perf_counter() - start)
     fusion.mode = "policy"
-    return ratio
+    return best["policy"] / best["warmup"]
 
 
 def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dict, pd.DataFrame]:
