@@ -45,3 +45,10 @@ def test_mean_action_is_on_the_simplex():
     assert w.shape == (7, 3)
     assert torch.allclose(w.sum(-1), torch.ones(7))
     assert (w > 0).all()
+
+
+def test_policy_tanh_matches_torch_tanh():
+    from affectrl.rl.policy import Tanh
+
+    x = torch.linspace(-20, 20, 2001)
+    assert torch.allclose(Tanh()(x), torch.tanh(x), atol=1e-6)
