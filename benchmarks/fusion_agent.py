@@ -76,7 +76,7 @@ def trained(config: str, seed: int, out: Path):
 
 def grid(model, ds, seed, stats, predict=None) -> pd.DataFrame:
     predict = predict or (lambda b: padded_logits(model, b))
-    return run_grid(predict, ds, "test", GRID, seed, stats)
+    return run_grid(predict, ds, "test", GRID, seed, stats, progress=False)
 
 
 def with_override(model, weights_of):

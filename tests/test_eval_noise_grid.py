@@ -36,3 +36,11 @@ def test_eval_noise_grid_writes_table_and_plot(trained_run, capsys):
 def test_eval_unknown_grid_is_a_clear_error(trained_run, capsys):
     assert main(["eval", str(trained_run), "--noise-grid", "nope"]) == 1
     assert "unknown noise protocol 'nope'" in capsys.readouterr().err
+
+
+def test_eval_noise_grid_quiet_prints_no_progress_bar(trained_run, capsys):
+    assert main(["eval", str(trained_run), "--noise-grid", "quick"]) == 0
+    assert "grid quick" in capsys.readouterr().err  # the progress bar, by default
+    assert main(["eval", str(trained_run), "--noise-grid", "quick", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "grid quick" not in captured.err and "text/missing/0.6" in captured.out

@@ -72,7 +72,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if name.startswith("mosi_"):
             print(f"== noise grid {NOISE_GRID}: {name}", flush=True)
             for seed_dir in seed_dirs(root / name):
-                grid = grid_seed_dir(seed_dir, NOISE_GRID, "test", 0, show=False)
+                grid = grid_seed_dir(
+                    seed_dir, NOISE_GRID, "test", 0, show=False, progress=not args.quiet
+                )
                 table[name]["grid_accuracy"] = float(grid["accuracy"].mean())
         if "graph_agent" in name:
             for seed_dir in seed_dirs(root / name):

@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--grid-split", default="test", help="split the grid corrupts (test)")
     parser.add_argument("--grid-seed", type=int, default=0, help="seed of the corruptions (0)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=cmd_eval)
 
 
@@ -62,9 +63,10 @@ def evaluate_seed_dir(seed_dir: Path) -> dict:
 
 
 def grid_seed_dir(
-    seed_dir: Path, grid: str, split: str, seed: int, show: bool = True
+    seed_dir: Path, grid: str, split: str, seed: int, show: bool = True, progress: bool = True
 ) -> pd.DataFrame:
-    """The run's model on every cell of `grid`; results and plot written into seed_dir."""
+    """The run's model on every cell of `grid`; results and plot written into seed_dir.
+    show: print the table; progress: a progress bar over the cells."""
     from ..noise.grid import format_table, run_grid, write_grid
 
     ds, model, splits = load_run(seed_dir)
@@ -75,7 +77,7 @@ def grid_seed_dir(
         # the grid's clean batches untouched by the in-place transform.
         return model(transform(replace(batch, features=dict(batch.features)))).logits
 
-    results = run_grid(predict, ds, split, grid, seed)
+    results = run_grid(predict, ds, split, grid, seed, progress=progress)
     write_grid(results, seed_dir, stem=f"robustness_{grid}")
     if show:
         print(f"{seed_dir}  noise grid {grid} ({split}):")
@@ -90,7 +92,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     per_seed = []
     for seed_dir in finished:
         if args.noise_grid:
-            grid_seed_dir(seed_dir, args.noise_grid, args.grid_split, args.grid_seed)
+            grid_seed_dir(
+                seed_dir, args.noise_grid, args.grid_split, args.grid_seed, progress=not args.quiet
+            )
         results = evaluate_seed_dir(seed_dir)
         per_seed.append(results)
         for split in ("dev", "test"):

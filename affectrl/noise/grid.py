@@ -92,8 +92,10 @@ def run_grid(
     seed: int,
     stats: FeatureStats | None = None,
     batch_size: int | None = None,
+    progress: bool = True,
 ) -> pd.DataFrame:
-    """Evaluate `predict` on every cell of the named grid; one row per cell.
+    """Evaluate `predict` on every cell of the named grid; one row per cell (a progress bar on
+    stderr unless progress=False).
 
     Columns: protocol, seed, cell, modalities ("text+audio", "" for clean), corruption, value
     (SNR dB or fraction), severity (common [0, 1] scale), accuracy, weighted_f1, n.
@@ -104,7 +106,10 @@ def run_grid(
     batches = split_batches(dataset, split, batch_size)
     rows = []
     cells = corrupted_batches(batches, grid, seed, stats)
-    for cell, noisy in tqdm(cells, total=len(grid.cells), desc=f"grid {grid.name}", leave=False):
+    bar = tqdm(
+        cells, total=len(grid.cells), desc=f"grid {grid.name}", leave=False, disable=not progress
+    )
+    for cell, noisy in bar:
         with torch.no_grad():
             logits = [predict(b) for b in noisy]
         rows.append(
