@@ -145,6 +145,12 @@ def compare(dataset: str, results: dict, runs_dir: Path) -> dict:
     return out
 
 
+def read_results(path: Path) -> dict:
+    """results.json as it is on disk now ({} before the first run): another invocation may
+    share RUNS_DIR, so it is re-read before every write and before summarising."""
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def markdown(results: dict, summary: dict) -> str:
     """Per dataset: one row per method (mean ± sample std over seeds) and the per-seed test
     weighted F1, for docs/BENCHMARKS.md."""
@@ -155,18 +161,15 @@ def markdown(results: dict, summary: dict) -> str:
             "| method | seeds | test wF1 | test acc | dev wF1 | edges / utterance | s / epoch |",
             "| --- | --- | --- | --- | --- | --- | --- |",
         ]
+        stats = summary[dataset]
         for method, runs in per.items():
-            rows = list(runs.values())
-
-            def mean(key, rows=rows):
-                return float(np.mean([r[key] for r in rows]))
-
-            wf1 = summary[dataset]
+            keys = ("test_acc", "dev_wf1", "edges_per_utterance", "s_per_epoch")
+            mean = {k: float(np.mean([r[k] for r in runs.values()])) for k in keys}
             out.append(
-                f"| {method} | {len(rows)} | {wf1['wf1_mean'][method]:.2f} ± "
-                f"{wf1['wf1_std'][method]:.2f} | {100 * mean('test_acc'):.2f} | "
-                f"{100 * mean('dev_wf1'):.2f} | {mean('edges_per_utterance'):.1f} | "
-                f"{mean('s_per_epoch'):.2f} |"
+                f"| {method} | {len(runs)} | {stats['wf1_mean'][method]:.2f} ± "
+                f"{stats['wf1_std'][method]:.2f} | {100 * mean['test_acc']:.2f} | "
+                f"{100 * mean['dev_wf1']:.2f} | {mean['edges_per_utterance']:.1f} | "
+                f"{mean['s_per_epoch']:.2f} |"
             )
         for method, runs in per.items():
             seeds = " ".join(f"{100 * runs[s]['test_wf1']:.2f}" for s in sorted(runs, key=int))
@@ -200,7 +203,6 @@ def main() -> None:
     args = parser.parse_args()
     runs_dir = Path(args.runs_dir)
     results_path = runs_dir / "results.json"
-    results: dict = json.loads(results_path.read_text()) if results_path.is_file() else {}
     start = time.time()
     for dataset in [] if args.summary_only else args.datasets:
         base = json.loads(json.dumps(BASES[dataset]))
@@ -214,9 +216,7 @@ def main() -> None:
                 config = resolve_config(method_config(base, method), seed)
                 run_dir = runs_dir / f"{dataset}_{method}" / f"seed-{seed}"
                 record = run_one(config, run_dir)
-                # re-read first: another invocation may share RUNS_DIR (e.g. one per dataset)
-                if results_path.is_file():
-                    results = json.loads(results_path.read_text())
+                results = read_results(results_path)
                 results.setdefault(dataset, {}).setdefault(method, {})[str(seed)] = record
                 write_json(results_path, results)
                 print(
@@ -226,8 +226,7 @@ def main() -> None:
                     f"[{time.time() - start:.0f} s]",
                     flush=True,
                 )
-    if results_path.is_file():
-        results = json.loads(results_path.read_text())
+    results = read_results(results_path)
     summary = {d: compare(d, results, runs_dir) for d in results}
     write_json(runs_dir / "summary.json", summary)
     for dataset, s in summary.items():

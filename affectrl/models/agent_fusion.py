@@ -154,9 +154,10 @@ class AgentFusion(WeightedFusion):
         def rows(x: torch.Tensor) -> torch.Tensor:  # [B, T, ...] -> [N, ...]
             return x.flatten(0, 1).index_select(0, real)
 
-        state = self.state({m: rows(x) for m, x in features.items()}, rows(mask), rows(logits))
+        mask_rows = rows(mask)
+        state = self.state({m: rows(x) for m, x in features.items()}, mask_rows, rows(logits))
+        decided = self.from_decision(decider.mean_action(state), mask_rows)
         weights = logits.new_zeros(mask.shape)
-        decided = self.from_decision(decider.mean_action(state), rows(mask))
         return weights.view(-1, mask.shape[-1]).index_copy_(0, real, decided).view(mask.shape)
 
     def forward(self, features, modality_mask) -> FusionOutput:
