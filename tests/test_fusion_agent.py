@@ -188,7 +188,9 @@ def test_fast_degradation_matches_the_quality_channel_and_tracks_noise():
         batch = build_feature_corruption(spec, stats)(clean, 0)
         _, logits = fusion.encoders(batch.features, batch.modality_mask)
         state = fusion.state(batch.features, batch.modality_mask, logits)
-        degradation = state[..., :15].unflatten(-1, (3, 5))[..., 4]  # [B, T, M]
+        names = fusion.state_channels()
+        columns = [names.index(f"{m}.degradation") for m in DIMS]
+        degradation = state[..., columns]  # [B, T, M]
         full = quality(batch)[..., QUALITY_CHANNELS.index("degradation")]
         real = batch.utterance_mask
         assert torch.allclose(degradation[real], full[real], atol=1e-5)
@@ -227,7 +229,7 @@ def test_unknown_curriculum_is_a_clear_error():
         )
 
 
-def test_agent_stage_in_a_training_run_and_eval_restores_it(tmp_path):
+def test_agent_stage_in_a_training_run_and_eval_restores_it(tmp_path, capsys):
     from affectrl.cli import main
 
     config = Path(__file__).resolve().parents[1] / "configs" / "mosi_agent.yaml"
@@ -251,6 +253,11 @@ def test_agent_stage_in_a_training_run_and_eval_restores_it(tmp_path):
     assert main(["eval", str(seed_dir)]) == 0
     again = json.loads((seed_dir / "eval.json").read_text())
     assert again["test"]["accuracy"] == metrics["test"]["accuracy"]
+    # a run whose policy read another state layout is refused, not misread
+    metrics["agent"]["state_channels"].reverse()
+    (seed_dir / "metrics.json").write_text(json.dumps(metrics))
+    assert main(["eval", str(seed_dir)]) == 1
+    assert "different state layout" in capsys.readouterr().err
 
 
 def test_zero_fixed_weights_never_give_a_zero_fusion():

@@ -47,8 +47,19 @@ def test_mean_action_is_on_the_simplex():
     assert (w > 0).all()
 
 
-def test_policy_tanh_matches_torch_tanh():
-    from affectrl.rl.policy import Tanh
-
-    x = torch.linspace(-20, 20, 2001)
-    assert torch.allclose(Tanh()(x), torch.tanh(x), atol=1e-6)
+def test_inference_actor_folds_tanh_exactly_and_follows_updates():
+    torch.manual_seed(0)
+    policy = DirichletPolicy(state_dim=5, num_actions=3)
+    for layer in policy.actor:  # large weights, so the activations leave tanh's linear range
+        if isinstance(layer, torch.nn.Linear):
+            torch.nn.init.normal_(layer.weight)
+            torch.nn.init.normal_(layer.bias)
+    states = torch.randn(2, 7, 5)  # any leading dimensions
+    with torch.no_grad():
+        folded = policy.preference(states)
+    assert torch.allclose(folded, policy.concentration(states), rtol=1e-5, atol=1e-5)
+    with torch.no_grad():
+        policy.actor[2].weight.mul_(-1.0)  # an in-place update (an optimizer step, a load)
+        updated = policy.preference(states)
+    assert not torch.allclose(updated, folded, atol=1e-2)
+    assert torch.allclose(updated, policy.concentration(states), rtol=1e-5, atol=1e-5)

@@ -51,6 +51,8 @@ class SoftmaxGate(nn.Module):
     def mean_action(self, state: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.net(state), -1)
 
+    preference = mean_action  # what AgentFusion.decide reads (it renormalises)
+
 
 class AgentFusion(WeightedFusion):
     """WeightedFusion whose weights come from a decider over the reliability state.
@@ -99,8 +101,8 @@ class AgentFusion(WeightedFusion):
         self.gate = SoftmaxGate(self.state_dim, m, self.decider_hidden)
 
     def from_decision(self, decision: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Decider output a [..., M] on the simplex -> weights proportional to a * fixed_weights
-        over the present modalities (mask [..., M]).
+        """Decider output a [..., M] on the simplex (or any positive multiple) -> weights
+        proportional to a * fixed_weights over the present modalities (mask [..., M]).
 
         The decider re-weights the dev-tuned fixed weights per utterance (a residual policy):
         a uniform decision reproduces the fixed-weights baseline, so the agent starts from the
@@ -111,13 +113,23 @@ class AgentFusion(WeightedFusion):
         return masked_normalise(decision * self.fixed_weights.clamp_min(PRIOR_FLOOR), mask)
 
     def state(
-        self, features: dict[str, torch.Tensor], mask: torch.Tensor, logits: torch.Tensor
+        self,
+        features: dict[str, torch.Tensor] | torch.Tensor,
+        mask: torch.Tensor,
+        logits: torch.Tensor,
     ) -> torch.Tensor:
-        """The reliability state [..., S] from features [..., D_m], modality mask [..., M] and
-        unimodal logits [..., M, C]; leading dimensions [B, T] or [N] ("full": [B, T] only)."""
-        log_probs, probs = _log_softmax_and_softmax(logits)  # [B, T, M, C] each
-        top2 = probs.topk(2, dim=-1).values
-        parts = [top2[..., 0], top2[..., 0] - top2[..., 1]]  # each [B, T, M]
+        """The reliability state [..., S] from features (modality -> [..., D_m], or for "fast"
+        and "confidence" also `QualityEstimator.pack`ed [..., sum D_m]), modality mask [..., M]
+        and unimodal logits [..., M, C]; leading dimensions [B, T] or [N] ("full": [B, T] and a
+        dict only).
+
+        Signal-major layout, M values per signal in modality order: max probability, margin,
+        then the `signals` channels (see `state_channels`), then the M(M-1)/2 agreement flags.
+        """
+        log_probs, probs = _log_softmax_and_softmax(logits)  # [..., M, C] each
+        top2 = probs.topk(2, dim=-1)
+        top1 = top2.values[..., 0]
+        parts = [top1, top1 - top2.values[..., 1]]  # each [..., M]
         if self.signals != "confidence" and self.quality is None:
             raise RuntimeError("AgentFusion needs a fitted quality estimator (fit_quality)")
         if self.signals == "full":
@@ -127,17 +139,34 @@ class AgentFusion(WeightedFusion):
             q[..., 2] = q[..., 2] / 30.0  # estimated SNR in dB -> about [-1, 1]
             parts += list(q.unbind(-1))
         else:
-            missing = ~mask
-            entropy = (probs * log_probs).sum(-1) / -math.log(probs.shape[-1])
-            parts += [missing.float(), entropy]
+            present = mask.to(probs.dtype)
+            entropy = (probs * log_probs).sum(-1) * (-1 / math.log(probs.shape[-1]))
+            parts += [1 - present, entropy]
             if self.signals == "fast":
-                excess = self.quality.excess_power(features)
-                parts.append((excess / (1 + excess)).masked_fill_(missing, 1.0))
-        agree = probs.argmax(-1)  # [B, T, M]
-        pairs = (agree[..., self.pair_a] == agree[..., self.pair_b]).float()  # [B, T, M(M-1)/2]
-        state = torch.cat([torch.stack(parts, -1).flatten(-2), pairs], -1)
+                if isinstance(features, dict):
+                    features = self.quality.pack(features)
+                # degradation n / (1 + n) with n = max(p - 1, 0) is 1 - 1 / max(p, 1); 1 if missing
+                power = self.quality.feature_power(features)
+                parts.append(1 - present / power.clamp_min_(1))
+        agree = top2.indices[..., 0]  # arg-max class [..., M]
+        same = agree.index_select(-1, self.pair_a) == agree.index_select(-1, self.pair_b)
+        parts.append(same.to(probs.dtype))
+        state = torch.cat(parts, -1)
         # only the full channels are unbounded (log ratios); the others lie in [0, 1]
         return state.clamp(-STATE_CLIP, STATE_CLIP) if self.signals == "full" else state
+
+    def state_channels(self) -> list[str]:
+        """Names of the state's S channels, e.g. "audio.degradation" or "text=visual"."""
+        from ..noise.quality import QUALITY_CHANNELS
+
+        signals = {
+            "full": list(QUALITY_CHANNELS),
+            "fast": ["missing", "entropy", "degradation"],
+            "confidence": ["missing", "entropy"],
+        }[self.signals]
+        modalities = self.encoders.modalities
+        names = [f"{m}.{s}" for s in ["max_prob", "margin", *signals] for m in modalities]
+        return names + [f"{a}={b}" for a, b in combinations(modalities, 2)]
 
     def decide(self, features, mask: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """The decider's weights [B, T, M] (0 at padding).
@@ -148,17 +177,19 @@ class AgentFusion(WeightedFusion):
         decider = self.policy if self.mode == "policy" else self.gate
         if self.signals == "full":
             state = self.state(features, mask, logits)
-            return self.from_decision(decider.mean_action(state), mask)
-        real = mask.flatten(0, 1).any(-1).nonzero().squeeze(1)  # [N] flat indices
+            return self.from_decision(decider.preference(state), mask)
+        m = mask.shape[-1]
+        real = mask.reshape(-1, m).any(-1).nonzero().squeeze(1)  # [N] flat indices
 
         def rows(x: torch.Tensor) -> torch.Tensor:  # [B, T, ...] -> [N, ...]
             return x.flatten(0, 1).index_select(0, real)
 
         mask_rows = rows(mask)
-        state = self.state({m: rows(x) for m, x in features.items()}, mask_rows, rows(logits))
-        decided = self.from_decision(decider.mean_action(state), mask_rows)
+        packed = rows(self.quality.pack(features)) if self.signals == "fast" else features
+        state = self.state(packed, mask_rows, rows(logits))
+        decided = self.from_decision(decider.preference(state), mask_rows)
         weights = logits.new_zeros(mask.shape)
-        return weights.view(-1, mask.shape[-1]).index_copy_(0, real, decided).view(mask.shape)
+        return weights.view(-1, m).index_copy_(0, real, decided).view(mask.shape)
 
     def forward(self, features, modality_mask) -> FusionOutput:
         if self.mode == "warmup" and self.override is None:

@@ -186,18 +186,26 @@ class QualityEstimator:
         scale = valid / std.clamp_min(EPS) / count.sqrt()
         return -mean * scale, scale, widths
 
-    def excess_power(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        """n = max(mean_d z_d^2 - 1, 0) per utterance and modality [B, T, M]: the power of the
-        standardised features above the clean training level (1 by construction), over the
-        non-constant dimensions; degradation = n / (1 + n).
+    def pack(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The modalities' features concatenated in `modalities` order: [..., sum D_m]."""
+        return torch.cat([features[m] for m in self.modalities], -1)
+
+    def feature_power(self, packed: torch.Tensor) -> torch.Tensor:
+        """p = mean_d z_d^2 per utterance and modality [..., M] of packed features (`pack`):
+        the power of the standardised features over the non-constant dimensions, 1 on clean
+        training data by construction.
 
         The fusion agent computes this on every forward, so it is one pass over the
         concatenated features; the per-modality sums are split sums because a [sum D, M]
         matrix product is about 10x slower here for M = 3."""
         shift, scale, widths = self._packed_stats
-        z2 = torch.addcmul(shift, torch.cat([features[m] for m in self.modalities], -1), scale)
-        power = torch.stack([part.sum(-1) for part in z2.square_().split(widths, -1)], -1)
-        return (power - 1).clamp_min_(0)
+        z2 = torch.addcmul(shift, packed, scale).square_()
+        return torch.stack([part.sum(-1) for part in z2.split(widths, -1)], -1)
+
+    def excess_power(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """n = max(p - 1, 0) per utterance and modality [B, T, M] (p: `feature_power`): the
+        power above the clean training level; degradation = n / (1 + n)."""
+        return (self.feature_power(self.pack(features)) - 1).clamp_min_(0)
 
     @classmethod
     def fit(

@@ -18,6 +18,7 @@ model weights, and PPO diagnostics go to TensorBoard (run_dir/tb, tags agent/...
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 QUALITY_FILE = "quality.safetensors"
@@ -56,14 +57,31 @@ def run_agent_stage(model, ds, train_batches, config: dict, run_dir: Path, write
         model, train_batches, FeatureStats.from_dataset(ds), settings, writer=writer
     )
     write_fusion_plots(model, ds, run_dir, agent.get("plot_grid", "quick"))
-    return {"iterations": len(history), "final_reward": history[-1]["reward"] if history else None}
+    return {
+        "iterations": len(history),
+        "final_reward": history[-1]["reward"] if history else None,
+        "state_channels": model.fusion.state_channels(),
+    }
 
 
 def restore_agent(model, run_dir: Path) -> None:
-    """After loading a finished run's weights: the agent decides, with its saved estimator."""
+    """After loading a finished run's weights: the agent decides, with its saved estimator.
+
+    The policy reads its state by position, so a run whose recorded state channels differ from
+    this version's (or that recorded none: runs from before the signal-major layout) is refused
+    rather than misread."""
     from ..noise.quality import QualityEstimator
 
-    path = Path(run_dir) / QUALITY_FILE
-    if path.is_file():
-        model.fusion.quality = QualityEstimator.load(path)
-        model.fusion.mode = "policy"
+    run_dir = Path(run_dir)
+    path = run_dir / QUALITY_FILE
+    if not path.is_file():
+        return
+    metrics = run_dir / "metrics.json"
+    saved = json.loads(metrics.read_text()).get("agent", {}).get("state_channels")
+    if saved != model.fusion.state_channels():
+        raise ValueError(
+            f"{metrics}: the fusion agent was trained on a different state layout "
+            f"({saved or 'not recorded'}); retrain it (delete {run_dir})"
+        )
+    model.fusion.quality = QualityEstimator.load(path)
+    model.fusion.mode = "policy"
