@@ -5,8 +5,10 @@ dev-tuned fixed weights are the "fixed" baseline — and attention and gated fus
 the label-free quality estimator on clean training features; train the agent by PPO and the
 gradient gate on the same state; evaluate every method on every `mosi-standard` cell of the test
 split. Ablations: no quality channels in the state, reward settings, no curriculum ramp, SB3 PPO
-on the Gymnasium environment. Results are written after every seed to OUT/results.json and the
-per-cell table to OUT/grid_cells.csv; the last line printed is one JSON object.
+on the Gymnasium environment; last, the optional third stage, joint fine-tuning of the backbone
+under the trained policy (method rl_joint). Results are written after every seed to
+OUT/results.json and the per-cell table to OUT/grid_cells.csv; the last line printed is one
+JSON object.
 
     python benchmarks/fusion_agent.py --seeds 5
 """
@@ -42,6 +44,7 @@ from affectrl.rl.env import FusionEnv, sb3_weights, train_sb3  # noqa: E402
 from affectrl.rl.fusion_trainer import (  # noqa: E402
     AgentTrainConfig,
     RewardConfig,
+    fine_tune_jointly,
     oracle_weights,
     padded_logits,
     train_fusion_agent,
@@ -179,6 +182,10 @@ def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dic
             return fusion.from_decision(sb3_weights(agent, state), b.modality_mask)
 
         grids["sb3"] = grid(model, ds, seed, stats, with_override(model, weights))
+    # Stage 3, joint fine-tuning of the backbone under the trained policy: last, because it
+    # changes the backbone that every method above shares.
+    fine_tune_jointly(model, splits["train"], stats, cfg, progress=False)
+    grids["rl_joint"] = grid(model, ds, seed, stats)
     cells = pd.concat([g.assign(method=k) for k, g in grids.items()], ignore_index=True)
     summary = {
         k: {
@@ -251,6 +258,8 @@ def main() -> None:
         "grid_acc_gradient_gate": grid_mean["gradient_gate"],
         "grid_acc_equal": grid_mean["equal"],
         "clean_acc_rl": clean["rl"],
+        "grid_acc_rl_joint": grid_mean["rl_joint"],
+        "clean_acc_rl_joint": clean["rl_joint"],
         "clean_acc_best_baseline": clean[best_clean],
         "agent_overhead_ratio": float(
             np.mean([r["agent_overhead_ratio"] for r in results.values()])

@@ -4,6 +4,7 @@ the Gymnasium environment, on a tiny synthetic tri-modal dataset."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from affectrl.rl.env import FusionEnv
 from affectrl.rl.fusion_trainer import (
     AgentTrainConfig,
     RewardConfig,
+    fine_tune_jointly,
     oracle_weights,
     train_fusion_agent,
     train_gradient_gate,
@@ -161,6 +163,17 @@ def test_ppo_and_gate_train_only_the_decider():
     assert len(losses) == 6 and np.isfinite(losses).all()
     after = model.state_dict()
     assert all(torch.equal(v, after[k]) for k, v in backbone.items())
+    # stage 3: the backbone moves, the deciders do not, and the model is left for inference
+    deciders = {
+        k: v.clone() for k, v in after.items() if k.startswith(("fusion.policy", "fusion.gate"))
+    }
+    joint = replace(cfg, joint_iterations=4, joint_lr=1e-2)
+    losses = fine_tune_jointly(model, train, stats, joint, progress=False)
+    assert len(losses) == 4 and np.isfinite(losses).all()
+    tuned = model.state_dict()
+    assert all(torch.equal(v, tuned[k]) for k, v in deciders.items())
+    assert not torch.equal(backbone["classifier.net.0.weight"], tuned["classifier.net.0.weight"])
+    assert not model.training and model.fusion.mode == "policy"
 
 
 def test_signal_sets_size_the_state_and_all_run():

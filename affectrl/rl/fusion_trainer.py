@@ -16,13 +16,17 @@ allows, and advantages are standardised per rollout.
 `train_gradient_gate` trains the softmax gate on exactly the same state by back-propagating the
 classification loss through the frozen model: the ablation that tells whether a gain comes from
 RL or from the state.
+
+`fine_tune_jointly` is the optional third stage: the trained policy keeps deciding (frozen) while
+the backbone is trained by gradient on the supervised loss under the same curriculum, so the
+classifier learns the agent's weightings rather than the warm-up's random ones.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from tqdm import trange
@@ -54,6 +58,8 @@ class AgentTrainConfig:
     curriculum: str | None = "curriculum-standard"
     seed: int = 0
     gate_lr: float = 1e-3
+    joint_iterations: int = 50
+    joint_lr: float = 1e-4
     ppo: PPOConfig = field(default_factory=PPOConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
 
@@ -122,11 +128,12 @@ def _training_batches(
         yield it, batch
 
 
-def _freeze(model: ERCModel, trainable: torch.nn.Module) -> None:
+def _freeze(model: ERCModel, trainable) -> None:
+    """Eval mode, and gradients for the `trainable` parameters only."""
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    for p in trainable.parameters():
+    for p in trainable:
         p.requires_grad_(True)
 
 
@@ -141,7 +148,7 @@ def train_fusion_agent(
     """PPO on `model.fusion.policy` with the rest of the model frozen; returns per-iteration
     diagnostics (reward terms, entropy, approx KL, clip fraction, value loss)."""
     fusion: AgentFusion = model.fusion
-    _freeze(model, fusion.policy)
+    _freeze(model, fusion.policy.parameters())
     fusion.mode = "policy"
     optimizer = torch.optim.Adam(fusion.policy.parameters(), lr=config.ppo.lr)
     generator = torch.Generator().manual_seed(config.seed)
@@ -186,17 +193,55 @@ def train_gradient_gate(
     config: AgentTrainConfig,
     progress: bool = True,
 ) -> list[float]:
-    """Train `model.fusion.gate` by gradient on the classification loss (backbone frozen)."""
+    """Train `model.fusion.gate` by gradient on the classification loss (backbone frozen);
+    returns the per-iteration losses."""
     fusion: AgentFusion = model.fusion
-    _freeze(model, fusion.gate)
+    _freeze(model, fusion.gate.parameters())
     fusion.mode = "gate"
-    optimizer = torch.optim.Adam(fusion.gate.parameters(), lr=config.gate_lr)
+    return _train_by_gradient(
+        model, fusion.gate.parameters(), config.gate_lr, train_batches, stats, config, progress
+    )
+
+
+def fine_tune_jointly(
+    model: ERCModel,
+    train_batches,
+    stats: FeatureStats,
+    config: AgentTrainConfig,
+    progress: bool = True,
+) -> list[float]:
+    """Stage 3: the backbone (encoders, unimodal heads, context model, classifier) trained by
+    gradient for `config.joint_iterations` curriculum batches at `config.joint_lr`, dropout on,
+    while the frozen policy decides the weights; returns the per-iteration losses.
+
+    The loss reaches the heads also through the policy's state (the weights are not detached):
+    the heads may learn to signal their reliability, and the unimodal loss keeps them
+    classifiers."""
+    fusion: AgentFusion = model.fusion
+    deciders = {id(p) for p in (*fusion.policy.parameters(), *fusion.gate.parameters())}
+    backbone = [p for p in model.parameters() if id(p) not in deciders]
+    _freeze(model, backbone)
+    model.train()
+    fusion.mode = "policy"
+    schedule = replace(config, iterations=config.joint_iterations)
+    try:
+        return _train_by_gradient(
+            model, backbone, config.joint_lr, train_batches, stats, schedule, progress
+        )
+    finally:
+        model.eval()
+
+
+def _train_by_gradient(
+    model: ERCModel, params, lr: float, train_batches, stats, config, progress
+) -> list[float]:
+    """Adam on `params` against `model.loss` over the curriculum's training batches."""
+    optimizer = torch.optim.Adam(params, lr=lr)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     losses = []
-    for _, batch in _training_batches(
-        train_batches, stats, config, generator, "gradient gate", progress
-    ):
+    desc = f"gradient ({model.fusion.mode})"
+    for _, batch in _training_batches(train_batches, stats, config, generator, desc, progress):
         loss = model.loss(model(batch), batch)
         optimizer.zero_grad()
         loss.backward()
