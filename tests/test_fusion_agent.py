@@ -247,7 +247,12 @@ def test_agent_stage_in_a_training_run_and_eval_restores_it(tmp_path, capsys):
 
     config = Path(__file__).resolve().parents[1] / "configs" / "mosi_agent.yaml"
     runs = tmp_path / "runs"
-    overrides = ["train.epochs=1", "agent.iterations=3", "agent.quality_steps=5"]
+    overrides = [
+        "train.epochs=1",
+        "agent.iterations=3",
+        "agent.quality_steps=5",
+        "agent.joint_iterations=2",
+    ]
     assert (
         main(["train", "--config", str(config), *overrides, "--runs-dir", str(runs), "--quiet"])
         == 0
@@ -255,6 +260,7 @@ def test_agent_stage_in_a_training_run_and_eval_restores_it(tmp_path, capsys):
     seed_dir = runs / "mosi_agent" / "seed-1"
     metrics = json.loads((seed_dir / "metrics.json").read_text())
     assert metrics["agent"]["iterations"] == 3
+    assert metrics["agent"]["joint_iterations"] == 2
     assert (seed_dir / "quality.safetensors").is_file()
     for name in ("fusion_weights.png", "fusion_traces.png"):
         assert (seed_dir / name).stat().st_size > 5_000, name

@@ -2,7 +2,8 @@
 
 A config with an `agent:` section and `model.fusion.name: agent` trains in three steps: the
 supervised warm-up (the run's epochs), then — after the dev-tuned fixed weights are set — PPO
-on the agent with the backbone frozen, then the run's metrics are computed with the agent
+on the agent with the backbone frozen, optionally joint fine-tuning of the backbone under the
+frozen policy (`joint_iterations` > 0), then the run's metrics are computed with the agent
 deciding. The quality estimator is saved as run_dir/quality.safetensors, the policy with the
 model weights, and PPO diagnostics go to TensorBoard (run_dir/tb, tags agent/...).
 
@@ -12,6 +13,8 @@ model weights, and PPO diagnostics go to TensorBoard (run_dir/tb, tags agent/...
       batch_size: 16
       curriculum: curriculum-standard # or null for clean training
       reward: {alpha: 1.0, beta: 0.1, gamma: 0.1}
+      joint_iterations: 0             # stage 3: backbone fine-tuning batches (0: off)
+      joint_lr: 1.0e-4
       quality_steps: 300              # training steps of the quality estimator's detector
       plot_grid: quick                # noise grid of the weight plots (affectrl.rl.fusion_plots)
 """
@@ -36,11 +39,17 @@ def wants_agent_stage(config: dict, model) -> bool:
 
 
 def run_agent_stage(model, ds, train_batches, config: dict, run_dir: Path, writer=None) -> dict:
-    """Fit the quality estimator, train the policy by PPO; leaves the fusion in policy mode."""
+    """Fit the quality estimator, train the policy by PPO, then (joint_iterations > 0) fine-tune
+    the backbone under it; leaves the fusion in policy mode."""
     from ..noise.feature import FeatureStats
     from ..noise.quality import QualityEstimator
     from ..rl.fusion_plots import write_fusion_plots
-    from ..rl.fusion_trainer import AgentTrainConfig, RewardConfig, train_fusion_agent
+    from ..rl.fusion_trainer import (
+        AgentTrainConfig,
+        RewardConfig,
+        fine_tune_jointly,
+        train_fusion_agent,
+    )
 
     agent = config["agent"]
     quality = QualityEstimator.fit(ds, steps=int(agent.get("quality_steps", 300)))
@@ -52,14 +61,21 @@ def run_agent_stage(model, ds, train_batches, config: dict, run_dir: Path, write
         curriculum=agent.get("curriculum", "curriculum-standard"),
         seed=int(config["seed"]),
         reward=RewardConfig(**agent.get("reward", {})),
+        joint_iterations=int(agent.get("joint_iterations", 0)),
+        joint_lr=float(agent.get("joint_lr", 1e-4)),
     )
-    history = train_fusion_agent(
-        model, train_batches, FeatureStats.from_dataset(ds), settings, writer=writer
+    stats = FeatureStats.from_dataset(ds)
+    history = train_fusion_agent(model, train_batches, stats, settings, writer=writer)
+    joint_losses = (
+        fine_tune_jointly(model, train_batches, stats, settings)
+        if settings.joint_iterations > 0
+        else []
     )
     write_fusion_plots(model, ds, run_dir, agent.get("plot_grid", "quick"))
     return {
         "iterations": len(history),
         "final_reward": history[-1]["reward"] if history else None,
+        "joint_iterations": len(joint_losses),
         "state_channels": model.fusion.state_channels(),
     }
 
