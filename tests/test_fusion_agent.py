@@ -257,6 +257,7 @@ def test_agent_stage_in_a_training_run_and_eval_restores_it(tmp_path, capsys):
         main(["train", "--config", str(config), *overrides, "--runs-dir", str(runs), "--quiet"])
         == 0
     )
+    assert "PPO fusion agent" not in capsys.readouterr().err  # --quiet: no bars, RL stage too
     seed_dir = runs / "mosi_agent" / "seed-1"
     metrics = json.loads((seed_dir / "metrics.json").read_text())
     assert metrics["agent"]["iterations"] == 3

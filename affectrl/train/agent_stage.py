@@ -38,7 +38,9 @@ def wants_agent_stage(config: dict, model) -> bool:
     return True
 
 
-def run_agent_stage(model, ds, train_batches, config: dict, run_dir: Path, writer=None) -> dict:
+def run_agent_stage(
+    model, ds, train_batches, config: dict, run_dir: Path, writer=None, progress: bool = True
+) -> dict:
     """Fit the quality estimator, train the policy by PPO, then (joint_iterations > 0) fine-tune
     the backbone under it; leaves the fusion in policy mode."""
     from ..noise.feature import FeatureStats
@@ -65,9 +67,11 @@ def run_agent_stage(model, ds, train_batches, config: dict, run_dir: Path, write
         joint_lr=float(agent.get("joint_lr", 1e-4)),
     )
     stats = FeatureStats.from_dataset(ds)
-    history = train_fusion_agent(model, train_batches, stats, settings, writer=writer)
+    history = train_fusion_agent(
+        model, train_batches, stats, settings, writer=writer, progress=progress
+    )
     joint_losses = (
-        fine_tune_jointly(model, train_batches, stats, settings)
+        fine_tune_jointly(model, train_batches, stats, settings, progress=progress)
         if settings.joint_iterations > 0
         else []
     )

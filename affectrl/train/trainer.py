@@ -269,7 +269,9 @@ class Run:
         )
         agent = None
         if wants_agent_stage(self.config, model):
-            agent = run_agent_stage(model, ds, splits["train"], self.config, self.run_dir, writer)
+            agent = run_agent_stage(
+                model, ds, splits["train"], self.config, self.run_dir, writer, self.progress
+            )
         results: dict[str, Any] = {}
         predictions: dict[str, Any] = {}
         for split, batches in (("dev", dev_batches), ("test", test_batches)):
