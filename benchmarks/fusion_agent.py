@@ -5,10 +5,10 @@ dev-tuned fixed weights are the "fixed" baseline — and attention and gated fus
 the label-free quality estimator on clean training features; train the agent by PPO and the
 gradient gate on the same state; evaluate every method on every `mosi-standard` cell of the test
 split. Ablations: no quality channels in the state, reward settings, no curriculum ramp, SB3 PPO
-on the Gymnasium environment; last, the optional third stage, joint fine-tuning of the backbone
-under the trained policy (method rl_joint). Results are written after every seed to
-OUT/results.json and the per-cell table to OUT/grid_cells.csv; the last line printed is one
-JSON object.
+on the Gymnasium environment; the policy with a drop head (method rl_drop); last, the optional
+third stage, joint fine-tuning of the backbone under the trained policy (method rl_joint).
+Results are written after every seed to OUT/results.json and the per-cell table to
+OUT/grid_cells.csv; the last line printed is one JSON object.
 
     python benchmarks/fusion_agent.py --seeds 5
 """
@@ -182,6 +182,12 @@ def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dic
             return fusion.from_decision(sb3_weights(agent, state), b.modality_mask)
 
         grids["sb3"] = grid(model, ds, seed, stats, with_override(model, weights))
+    # The policy with a drop head (a keep/drop decision per modality besides its weights).
+    fusion.configure_state("fast", drop=True)
+    train_fusion_agent(model, splits["train"], stats, cfg, progress=False)
+    grids["rl_drop"] = grid(model, ds, seed, stats)
+    fusion.configure_state("fast", drop=False)
+    fusion.policy.load_state_dict(policy_state)
     # Stage 3, joint fine-tuning of the backbone under the trained policy: last, because it
     # changes the backbone that every method above shares.
     fine_tune_jointly(model, splits["train"], stats, cfg, progress=False)
@@ -260,6 +266,8 @@ def main() -> None:
         "clean_acc_rl": clean["rl"],
         "grid_acc_rl_joint": grid_mean["rl_joint"],
         "clean_acc_rl_joint": clean["rl_joint"],
+        "grid_acc_rl_drop": grid_mean["rl_drop"],
+        "clean_acc_rl_drop": clean["rl_drop"],
         "clean_acc_best_baseline": clean[best_clean],
         "agent_overhead_ratio": float(
             np.mean([r["agent_overhead_ratio"] for r in results.values()])

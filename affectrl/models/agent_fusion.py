@@ -62,6 +62,10 @@ class AgentFusion(WeightedFusion):
         quality: a fitted `QualityEstimator`, required in policy/gate modes unless
             signals="confidence".
         override: weights [B, T, M] to use instead of the decider's (RL rollouts, the oracle).
+
+    `drop` gives the RL policy a Bernoulli keep/drop decision per modality besides its Dirichlet
+    weights (`DirichletPolicy`): the Dirichlet mean alone cannot go below
+    1 / sum(alpha) on a modality that is pure noise.
     """
 
     def __init__(
@@ -72,9 +76,10 @@ class AgentFusion(WeightedFusion):
         dropout: float = 0.0,
         signals: str = "fast",
         decider_hidden: int = 64,
+        drop: bool = False,
     ):
         super().__init__(dims, num_classes, hidden, dropout, weighting="fixed")
-        self.decider_hidden = decider_hidden
+        self.decider_hidden, self.drop = decider_hidden, drop
         m = len(dims)
         pairs = list(combinations(range(m), 2))
         # index pairs of modalities for the agreement channels (derived, not saved)
@@ -86,9 +91,9 @@ class AgentFusion(WeightedFusion):
         self.quality = None
         self.override: torch.Tensor | None = None
 
-    def configure_state(self, signals: str) -> None:
-        """Choose the state's reliability signals (see the module docstring); the deciders are
-        rebuilt to fit."""
+    def configure_state(self, signals: str, drop: bool | None = None) -> None:
+        """Choose the state's reliability signals (see the module docstring) and whether the
+        policy has a drop head (None: as before); the deciders are rebuilt to fit."""
         from ..noise.quality import QUALITY_CHANNELS
 
         if signals not in SIGNALS:
@@ -97,7 +102,8 @@ class AgentFusion(WeightedFusion):
         self.signals = signals
         per_modality = {"full": 2 + len(QUALITY_CHANNELS), "fast": 5, "confidence": 4}[signals]
         self.state_dim = m * per_modality + m * (m - 1) // 2
-        self.policy = DirichletPolicy(self.state_dim, m, self.decider_hidden)
+        self.drop = self.drop if drop is None else drop
+        self.policy = DirichletPolicy(self.state_dim, m, self.decider_hidden, drop=self.drop)
         self.gate = SoftmaxGate(self.state_dim, m, self.decider_hidden)
 
     def from_decision(self, decision: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

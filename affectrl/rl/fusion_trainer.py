@@ -162,8 +162,9 @@ def train_fusion_agent(
             _, logits = fusion.encoders(batch.features, batch.modality_mask)
             states = fusion.state(batch.features, batch.modality_mask, logits)[mask]
             actions, log_probs, values = act(fusion.policy, states)
-            weights = torch.zeros(*mask.shape, actions.shape[-1])
-            weights[mask] = actions
+            decisions = fusion.policy.decision(actions)  # [N, M]
+            weights = torch.zeros(*mask.shape, decisions.shape[-1])
+            weights[mask] = decisions
             fusion.override = fusion.from_decision(weights, batch.modality_mask)
             try:
                 out = model(batch)

@@ -47,7 +47,8 @@ class PPOConfig:
 class Rollout:
     """N one-step decisions.
 
-    Shapes: states [N, S], actions [N, M] (on the simplex), log_probs, values, rewards [N].
+    Shapes: states [N, S], actions [N, A] (weights on the simplex [N, M], then keep bits [N, M]
+    for a policy with a drop head), log_probs, values, rewards [N].
     """
 
     states: torch.Tensor
@@ -61,10 +62,10 @@ class Rollout:
 def act(
     policy: DirichletPolicy, states: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Sample actions [N, M] with their log-probs [N] and values [N]."""
+    """Sample actions [N, A] (weights on the simplex, then any keep bits) with their log-probs
+    [N] and values [N]."""
     dist = policy.distribution(states)
-    actions = dist.sample().clamp_min(1e-6)
-    actions = actions / actions.sum(-1, keepdim=True)
+    actions = dist.sample()
     return actions, dist.log_prob(actions), policy.value(states)
 
 
