@@ -108,7 +108,7 @@ class DirichletPolicy(nn.Module):
         if not self.drop:
             return actions
         weights, keep = actions.split(self.num_actions, -1)
-        return weights * torch.where(keep > 0.5, 1.0, DROP_SCALE)
+        return _apply_drop(weights, keep > 0.5)
 
     def value(self, state: torch.Tensor) -> torch.Tensor:
         return self.critic(state).squeeze(-1)
@@ -137,7 +137,7 @@ class DirichletPolicy(nn.Module):
         alpha = self._alpha(out[..., : self.num_actions])
         if not self.drop:
             return alpha
-        return alpha * torch.where(out[..., self.num_actions :] > 0, 1.0, DROP_SCALE)
+        return _apply_drop(alpha, out[..., self.num_actions :] > 0)
 
     def _folded_actor(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The actor's linear layers as (W, b) with tanh(z) = 2 sigmoid(2z) - 1 folded in, so
@@ -160,3 +160,8 @@ class DirichletPolicy(nn.Module):
                     folded.append((weight.clone(), bias.clone()))
             self._folded, self._folded_key = folded, key
         return self._folded
+
+
+def _apply_drop(weights: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """weights [N, M] with the dropped ones (keep [N, M] False) scaled by DROP_SCALE."""
+    return weights * torch.where(keep, 1.0, DROP_SCALE)
