@@ -154,6 +154,19 @@ def test_quality_channels_padding_heads_and_round_trip(mosi, estimator, tmp_path
     assert torch.equal(q_raw[..., 0, :], estimator(batch)[..., 0, :])
 
 
+def test_estimator_without_detector_gives_power_only(mosi, estimator, tmp_path):
+    ds, _ = mosi
+    (batch,) = split_batches(ds, "dev")
+    light = QualityEstimator.fit(ds, steps=0)
+    assert light.detector is None
+    loaded = QualityEstimator.load(light.save(tmp_path / "light.safetensors"))
+    assert loaded.detector is None
+    expected = estimator.excess_power(batch.features)  # the statistics need no detector
+    assert torch.allclose(loaded.excess_power(batch.features), expected)
+    with pytest.raises(ValueError, match="without its mismatch detector"):
+        loaded(batch)
+
+
 def test_mismatch_channel_flags_substituted_audio(mosi, estimator):
     ds, stats = mosi
     (batch,) = split_batches(ds, "test")

@@ -161,13 +161,15 @@ class QualityEstimator:
     stats: per-dimension mean/std of the clean training features.
     precision: modality -> [D, D] Ledoit-Wolf precision of the standardised features.
     ref: "m.<channel>" -> the channel's raw score's median on the clean training split.
-    detector: the self-supervised MismatchDetector.
+    detector: the self-supervised MismatchDetector; None when fitted with steps=0, which is
+        enough for `feature_power` / `excess_power` (what the fusion agent's "fast" state
+        reads) but not for the full channels of `__call__`.
     """
 
     stats: FeatureStats
     precision: dict[str, torch.Tensor]
     ref: dict[str, float]
-    detector: MismatchDetector
+    detector: MismatchDetector | None
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -217,7 +219,8 @@ class QualityEstimator:
         seed: int = 0,
     ) -> QualityEstimator:
         """Fit on the clean `split` (labels unused); `steps` and `draws` (corrupted copies per
-        modality) train the mismatch detector."""
+        modality) train the mismatch detector (about 90% of the fitting time; steps=0: no
+        detector, see `detector`)."""
         batch = collate(list(dataset.dialogues(split)), dataset.modalities)
         stats = FeatureStats.from_batch(batch)
         present = present_mask(batch)
@@ -226,7 +229,11 @@ class QualityEstimator:
             z = stats.standardise(m, batch.features[m])[present[..., i]]
             precision[m] = torch.from_numpy(LedoitWolf().fit(z.double().numpy()).precision_).float()
         dims = {m: batch.features[m].shape[-1] for m in batch.modalities}
-        detector = MismatchDetector(dims).fit(batch, stats, steps=steps, draws=draws, seed=seed)
+        detector = (
+            MismatchDetector(dims).fit(batch, stats, steps=steps, draws=draws, seed=seed)
+            if steps > 0
+            else None
+        )
         est = cls(stats, precision, {}, detector)
         for name, score in est._ratio_scores(batch).items():
             for i, m in enumerate(batch.modalities):
@@ -265,6 +272,11 @@ class QualityEstimator:
             raise ValueError(
                 f"quality estimator was fitted on modalities {list(self.modalities)}, "
                 f"batch has {list(batch.modalities)}"
+            )
+        if self.detector is None:
+            raise ValueError(
+                "this quality estimator was fitted without its mismatch detector (steps=0); "
+                "the full quality channels need QualityEstimator.fit(..., steps > 0)"
             )
         present = present_mask(batch)
         real = batch.utterance_mask.unsqueeze(-1)
@@ -321,7 +333,8 @@ class QualityEstimator:
         tensors |= {f"std.{m}": v for m, v in self.stats.std.items()}
         tensors |= {f"precision.{m}": v for m, v in self.precision.items()}
         tensors |= {f"ref.{k}": torch.tensor(v) for k, v in self.ref.items()}
-        tensors |= {f"detector.{k}": v for k, v in self.detector.state_dict().items()}
+        if self.detector is not None:
+            tensors |= {f"detector.{k}": v for k, v in self.detector.state_dict().items()}
         meta = {"modalities": ",".join(self.modalities)}
         return atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
 
@@ -336,10 +349,13 @@ class QualityEstimator:
 
         precision = {m: group("precision")[m] for m in order}
         stats = FeatureStats(group("mean"), group("std"))
-        detector = MismatchDetector({m: p.shape[0] for m, p in precision.items()})
-        detector.load_state_dict(group("detector"))
+        detector = None
+        if weights := group("detector"):
+            detector = MismatchDetector({m: p.shape[0] for m, p in precision.items()})
+            detector.load_state_dict(weights)
+            detector.eval()
         ref = {k: float(v) for k, v in group("ref").items()}
-        return cls(stats, precision, ref, detector.eval())
+        return cls(stats, precision, ref, detector)
 
 
 def _kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

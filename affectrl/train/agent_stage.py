@@ -15,7 +15,9 @@ model weights, and PPO diagnostics go to TensorBoard (run_dir/tb, tags agent/...
       reward: {alpha: 1.0, beta: 0.1, gamma: 0.1}
       joint_iterations: 0             # stage 3: backbone fine-tuning batches (0: off)
       joint_lr: 1.0e-4
-      quality_steps: 300              # training steps of the quality estimator's detector
+      quality_steps: null             # the quality estimator's detector training steps;
+                                      # null: 300 for model.fusion.signals "full", else 0
+                                      # (the "fast" and "confidence" states do not read it)
       plot_grid: quick                # noise grid of the weight plots (affectrl.rl.fusion_plots)
 """
 
@@ -25,6 +27,7 @@ import json
 from pathlib import Path
 
 QUALITY_FILE = "quality.safetensors"
+DETECTOR_STEPS = 300  # the mismatch detector's training steps when the state reads it
 
 
 def wants_agent_stage(config: dict, model) -> bool:
@@ -54,7 +57,10 @@ def run_agent_stage(
     )
 
     agent = config["agent"]
-    quality = QualityEstimator.fit(ds, steps=int(agent.get("quality_steps", 300)))
+    steps = agent.get("quality_steps")
+    if steps is None:
+        steps = DETECTOR_STEPS if model.fusion.signals == "full" else 0
+    quality = QualityEstimator.fit(ds, steps=int(steps))
     quality.save(run_dir / QUALITY_FILE)
     model.fusion.quality = quality
     settings = AgentTrainConfig(
