@@ -6,7 +6,8 @@ the label-free quality estimator on clean training features; train the agent by 
 gradient gate on the same state; evaluate every method on every `mosi-standard` cell of the test
 split. Ablations: no quality channels in the state, reward settings, no curriculum ramp, SB3 PPO
 on the Gymnasium environment; the policy with a drop head (method rl_drop); last, the optional
-third stage, joint fine-tuning of the backbone under the trained policy (method rl_joint).
+third stage, joint fine-tuning of the backbone under the trained policy (method rl_joint; under
+the drop-head policy, rl_drop_joint).
 Results are written after every seed to OUT/results.json and the per-cell table to
 OUT/grid_cells.csv; the last line printed is one JSON object.
 
@@ -186,10 +187,16 @@ def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dic
     fusion.configure_state("fast", drop=True)
     train_fusion_agent(model, splits["train"], stats, cfg, progress=False)
     grids["rl_drop"] = grid(model, ds, seed, stats)
+    # Stage 3, joint fine-tuning of the backbone under each trained policy: last, because it
+    # changes the backbone that every method above shares (restored in between).
+    backbone_state = {
+        k: v.clone() for k, v in model.state_dict().items() if not k.startswith("fusion.policy.")
+    }
+    fine_tune_jointly(model, splits["train"], stats, cfg, progress=False)
+    grids["rl_drop_joint"] = grid(model, ds, seed, stats)
     fusion.configure_state("fast", drop=False)
+    model.load_state_dict(backbone_state, strict=False)  # all but the policy, loaded next
     fusion.policy.load_state_dict(policy_state)
-    # Stage 3, joint fine-tuning of the backbone under the trained policy: last, because it
-    # changes the backbone that every method above shares.
     fine_tune_jointly(model, splits["train"], stats, cfg, progress=False)
     grids["rl_joint"] = grid(model, ds, seed, stats)
     cells = pd.concat([g.assign(method=k) for k, g in grids.items()], ignore_index=True)
@@ -268,6 +275,8 @@ def main() -> None:
         "clean_acc_rl_joint": clean["rl_joint"],
         "grid_acc_rl_drop": grid_mean["rl_drop"],
         "clean_acc_rl_drop": clean["rl_drop"],
+        "grid_acc_rl_drop_joint": grid_mean["rl_drop_joint"],
+        "clean_acc_rl_drop_joint": clean["rl_drop_joint"],
         "clean_acc_best_baseline": clean[best_clean],
         "agent_overhead_ratio": float(
             np.mean([r["agent_overhead_ratio"] for r in results.values()])
