@@ -28,14 +28,23 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> dict[str, An
 
 
 def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """Recursive dict merge; values of `update` win. Returns a new dict."""
+    """Recursive dict merge; values of `update` win. Returns a new dict.
+
+    A section that names a different component (`name:` changes, e.g. a config extending a
+    bilstm one with `context: {name: cogmen}`) replaces the base's section instead of merging:
+    the old component's options would not fit the new one."""
     out = copy.deepcopy(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
+        old = out.get(key)
+        if isinstance(value, dict) and isinstance(old, dict) and _same_component(old, value):
+            out[key] = merge(old, value)
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def _same_component(base: dict[str, Any], update: dict[str, Any]) -> bool:
+    return "name" not in update or update["name"] == base.get("name")
 
 
 def apply_overrides(config: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:

@@ -290,3 +290,32 @@ def test_zero_fixed_weights_never_give_a_zero_fusion():
     assert torch.allclose(w[1], torch.tensor([0.5, 0.5, 0.0]))  # visual missing: the decision
     assert torch.allclose(w[2], torch.tensor([0.0, 1.0, 0.0]))
     assert (w[3] == 0).all()  # nothing present
+
+
+def test_both_agents_compose_in_one_model(tmp_path):
+    """configs/mosi_both_agents.yaml: the fusion agent in front of COGMEN with the graph agent's
+    edge scorer, on real MOSI; `graph-explain` and `eval` of the run use the trained policy."""
+    from affectrl.cli import main
+    from affectrl.commands.eval_cmd import load_run
+    from affectrl.models.learned_graph import EdgeScorerGraph
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "mosi_both_agents.yaml"
+    runs = tmp_path / "runs"
+    overrides = ["train.epochs=1", "agent.iterations=3", "agent.plot_grid=quick"]
+    args = ["train", "--config", str(config), *overrides, "--runs-dir", str(runs), "--quiet"]
+    assert main(args) == 0
+    seed_dir = runs / "mosi_both_agents" / "seed-1"
+    metrics = json.loads((seed_dir / "metrics.json").read_text())
+    assert metrics["agent"]["iterations"] == 3
+    assert main(["graph-explain", str(seed_dir)]) == 0
+    assert (seed_dir / "graph_dialogue.png").stat().st_size > 5_000
+    assert main(["eval", str(seed_dir)]) == 0
+    again = json.loads((seed_dir / "eval.json").read_text())
+    assert again["test"]["accuracy"] == metrics["test"]["accuracy"]
+    _, model, _ = load_run(seed_dir)
+    assert model.fusion.mode == "policy" and isinstance(model.context.graph, EdgeScorerGraph)
+
+
+def test_fusion_agent_needs_two_modalities():
+    with pytest.raises(ValueError, match="two or more modalities"):
+        build_model({"fusion": {"name": "agent"}}, {"text": 6}, num_classes=2, num_speakers=1)

@@ -127,6 +127,23 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "unknown fusion 'nope'" in capsys.readouterr().err
 
 
+def test_a_section_naming_another_component_replaces_the_base_section(tmp_path, capsys):
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(TINY))
+    swap = tmp_path / "swap.yaml"
+    swap.write_text("base: base.yaml\nmodel: {context: {name: cogmen, hidden: 16}}\n")
+    tweak = tmp_path / "tweak.yaml"
+    tweak.write_text("base: base.yaml\nmodel: {context: {dropout: 0.5}}\n")
+    assert load_config(swap)["model"]["context"] == {"name": "cogmen", "hidden": 16}
+    merged = load_config(tweak)["model"]["context"]
+    assert merged == {**TINY["model"]["context"], "dropout": 0.5}
+    # an option the component does not take is a config error naming the section
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("base: base.yaml\nmodel: {context: {dense_units: 8}}\n")
+    assert main(["train", "--config", str(bad), "--runs-dir", str(tmp_path), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "model.context 'bilstm' does not take an option" in err and "dense_units" in err
+
+
 def test_sigkilled_cli_run_resumes_to_the_uninterrupted_result(tmp_path):
     """SIGKILL a real `affectrl train` process after its first checkpoint, start it again."""
     import os

@@ -78,6 +78,8 @@ class AgentFusion(WeightedFusion):
         decider_hidden: int = 64,
         drop: bool = False,
     ):
+        if len(dims) < 2:
+            raise ValueError(f"the fusion agent weighs two or more modalities; got {list(dims)}")
         super().__init__(dims, num_classes, hidden, dropout, weighting="fixed")
         self.decider_hidden, self.drop = decider_hidden, drop
         m = len(dims)

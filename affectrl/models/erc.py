@@ -144,16 +144,32 @@ def build_model(spec: dict, dims: dict[str, int], num_classes: int, num_speakers
         )
     if name not in FUSIONS:
         raise ValueError(f"unknown fusion {name!r}; known: {sorted(FUSIONS) + ['late']}")
-    fusion = FUSIONS[name](dims, num_classes, **fusion_spec)
+    fusion = _component("fusion", name, FUSIONS[name], dims, num_classes, **fusion_spec)
     context_spec = dict(spec.get("context", {"name": "none"}))
     context_name = context_spec.pop("name", "none")
     if context_name not in CONTEXTS:
         raise ValueError(f"unknown context model {context_name!r}; known: {sorted(CONTEXTS)}")
     if context_name == "cogmen":
         context_spec["num_speakers"] = num_speakers
-    context = CONTEXTS[context_name](fusion.out_dim, **context_spec)
+    context = _component(
+        "context", context_name, CONTEXTS[context_name], fusion.out_dim, **context_spec
+    )
     clf = dict(spec.get("classifier", {}))
     classifier = Classifier(
         context.out_dim, clf.get("hidden", 100), num_classes, clf.get("dropout", 0.5)
     )
     return ERCModel(fusion, context, classifier, spec.get("unimodal_loss_weight", 0.0))
+
+
+def _component(section: str, name: str, factory, *args, **options) -> nn.Module:
+    """factory(*args, **options), with an option the component does not take reported as a
+    config error naming the section."""
+    try:
+        return factory(*args, **options)
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise ValueError(
+            f"model.{section} {name!r} does not take an option given in the config "
+            f"({exc}); options passed: {sorted(options)}"
+        ) from None
