@@ -127,9 +127,9 @@ class AgentFusion(WeightedFusion):
         logits: torch.Tensor,
     ) -> torch.Tensor:
         """The reliability state [..., S] from features (modality -> [..., D_m], or for "fast"
-        and "confidence" also `QualityEstimator.pack`ed [..., sum D_m]), modality mask [..., M]
-        and unimodal logits [..., M, C]; leading dimensions [B, T] or [N] ("full": [B, T] and a
-        dict only).
+        and "confidence" also `QualityEstimator.pack`ed [..., sum D_m]), bool modality mask
+        [..., M] and unimodal logits [..., M, C]; leading dimensions [B, T] or [N] ("full":
+        [B, T] and a dict only).
 
         Signal-major layout, M values per signal in modality order: max probability, margin,
         then the `signals` channels (see `state_channels`), then the M(M-1)/2 agreement flags.
@@ -146,19 +146,17 @@ class AgentFusion(WeightedFusion):
             q = self.quality(batch, head_probs=heads)  # [B, T, M, K]
             q[..., 2] = q[..., 2] / 30.0  # estimated SNR in dB -> about [-1, 1]
             parts += list(q.unbind(-1))
-        else:
-            present = mask.to(probs.dtype)
+        else:  # bool parts (missing flags, agreement) are promoted to float by the cat
             entropy = (probs * log_probs).sum(-1) * (-1 / math.log(probs.shape[-1]))
-            parts += [1 - present, entropy]
+            parts += [~mask, entropy]
             if self.signals == "fast":
                 if isinstance(features, dict):
                     features = self.quality.pack(features)
                 # degradation n / (1 + n) with n = max(p - 1, 0) is 1 - 1 / max(p, 1); 1 if missing
                 power = self.quality.feature_power(features)
-                parts.append(1 - present / power.clamp_min_(1))
+                parts.append(1 - mask / power.clamp_min_(1))
         agree = top2.indices[..., 0]  # arg-max class [..., M]
-        same = agree.index_select(-1, self.pair_a) == agree.index_select(-1, self.pair_b)
-        parts.append(same.to(probs.dtype))
+        parts.append(agree.index_select(-1, self.pair_a) == agree.index_select(-1, self.pair_b))
         state = torch.cat(parts, -1)
         # only the full channels are unbounded (log ratios); the others lie in [0, 1]
         return state.clamp(-STATE_CLIP, STATE_CLIP) if self.signals == "full" else state

@@ -33,9 +33,10 @@ def _present(features: dict[str, torch.Tensor], mask: torch.Tensor, modalities: 
 def masked_normalise(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Zero the weights of missing modalities and renormalise to sum 1 over the rest.
 
-    weights, mask: [..., M]. Where every modality is missing the result is all zeros.
+    weights, mask: [..., M] (mask bool, or 0/1). Where every modality is missing the result is
+    all zeros.
     """
-    w = weights * mask.to(weights.dtype)
+    w = weights * mask  # a bool mask promotes to the weights' dtype
     return w / w.sum(-1, keepdim=True).clamp_min(1e-12)
 
 
