@@ -60,5 +60,17 @@ def apply_overrides(config: dict[str, Any], overrides: Iterable[str]) -> dict[st
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ValueError(f"override {item!r}: {part!r} is not a section")
-        node[leaf] = yaml.safe_load(raw)
+        node[leaf] = _number_or_yaml(raw)
     return config
+
+
+def _number_or_yaml(raw: str) -> Any:
+    """An override's value parsed as YAML, except that a number YAML 1.1 reads as text (1e-4,
+    without a dot) is a float: what a user typing lr=1e-4 means."""
+    value = yaml.safe_load(raw)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value

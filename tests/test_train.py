@@ -127,6 +127,26 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "unknown fusion 'nope'" in capsys.readouterr().err
 
 
+def test_train_settings_are_checked_and_overrides_may_follow_options(tmp_path, capsys):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    runs = str(tmp_path / "runs")
+    assert main(["train", "--config", str(config), "train.epochs=abc", "--runs-dir", runs]) == 1
+    assert "train.epochs must be an integer >= 1, got 'abc'" in capsys.readouterr().err
+    text_lr = tmp_path / "text_lr.yaml"
+    text_lr.write_text("base: tiny.yaml\ntrain: {lr: 1e-4}\n")  # YAML 1.1 reads 1e-4 as text
+    assert main(["train", "--config", str(text_lr), "--runs-dir", runs]) == 1
+    assert "got '1e-4' (YAML reads 1e-4 as text: write 1.0e-4)" in capsys.readouterr().err
+    # overrides after the options; 1e-4 on the command line is the number
+    args = ["train", "--config", str(config), "--runs-dir", runs, "--quiet", "train.epochs=1"]
+    assert main([*args, "train.lr=1e-4"]) == 0
+    resolved = yaml.safe_load((tmp_path / "runs" / "tiny" / "seed-1" / "config.yaml").read_text())
+    assert resolved["train"]["epochs"] == 1 and resolved["train"]["lr"] == 1e-4
+    with pytest.raises(SystemExit):  # anything else after the options is still refused
+        main([*args, "--bogus"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
 def test_a_section_naming_another_component_replaces_the_base_section(tmp_path, capsys):
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(TINY))
     swap = tmp_path / "swap.yaml"

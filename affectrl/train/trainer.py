@@ -67,6 +67,7 @@ def resolve_config(config: dict, seed: int) -> dict:
     resolved = merge(DEFAULTS, config)
     if "dataset" not in resolved:
         raise ValueError("config has no `dataset:` (e.g. dataset: mosi)")
+    _check_train_section(resolved["train"])
     if resolved["train"]["select_metric"] not in SELECT_METRICS:
         raise ValueError(f"train.select_metric must be one of {SELECT_METRICS}")
     if resolved["train"]["select"] not in ("dev", "last"):
@@ -75,6 +76,40 @@ def resolve_config(config: dict, seed: int) -> dict:
         )
     resolved["seed"] = int(seed)
     return resolved
+
+
+def _check_train_section(train: dict) -> None:
+    """Types and ranges of the numeric `train:` settings (an override like train.epochs=abc
+    is a config error, not a crash mid-run)."""
+    rules = {
+        "epochs": (int, 1),
+        "batch_size": (int, 1),
+        "threads": (int, 1),
+        "lr": ((int, float), 0),
+        "weight_decay": ((int, float), 0),
+    }
+    for key, (kind, low) in rules.items():
+        value = train[key]
+        if isinstance(value, bool) or not isinstance(value, kind) or value < low:
+            what = "an integer" if kind is int else "a number"
+            hint = " (YAML reads 1e-4 as text: write 1.0e-4)" if _numeric_text(value) else ""
+            raise ValueError(f"train.{key} must be {what} >= {low}, got {value!r}{hint}")
+    clip = train["grad_clip"]
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float))):
+        raise ValueError(f"train.grad_clip must be a number or null, got {clip!r}")
+    if train["scheduler"] not in ("plateau", "none", None):
+        raise ValueError(f"train.scheduler must be `plateau` or `none`, got {train['scheduler']!r}")
+
+
+def _numeric_text(value: Any) -> bool:
+    """A str that reads as a number, e.g. "1e-4" from a YAML file."""
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def seed_everything(seed: int, threads: int) -> None:
