@@ -9,7 +9,6 @@ import numpy as np
 
 SPLITS = ("train", "dev", "test")
 MODALITIES = ("text", "audio", "visual")
-UNLABELLED = -1
 
 
 @dataclass

@@ -237,7 +237,7 @@ class EdgeScorerGraph(PolicyGraph):
 
     Edge features: projections of both (detached) utterance vectors [2 * proj], their cosine
     similarity, |s - t| / max_range, direction (s < t) and same speaker. Self-loops are always
-    kept with weight 1. After each forward `last_probs` holds p [E] of the returned edges.
+    kept with weight 1.
     """
 
     uses_nodes = True
@@ -264,7 +264,6 @@ class EdgeScorerGraph(PolicyGraph):
         self.scorer = _mlp(2 * proj + 4, hidden, 1)
         # start near "keep": the untrained graph is close to COGMEN's window, not empty
         nn.init.constant_(self.scorer[-1].bias, float(torch.logit(torch.tensor(init_prob))))
-        self.last_probs: torch.Tensor | None = None
         self._penalty: torch.Tensor | None = None
 
     def edge_probs(self, edges: GraphEdges, utterance_mask, speakers, nodes) -> torch.Tensor:
@@ -288,7 +287,6 @@ class EdgeScorerGraph(PolicyGraph):
         if self.mode == "soft":
             weight = torch.where(loop, torch.ones_like(p), p)
             self._penalty = p[~loop].mean() if self.training and (~loop).any() else None
-            self.last_probs = weight.detach()
             return GraphEdges(edges.edge_index, edges.edge_type, weight)
         dist = torch.distributions.Bernoulli(probs=p.clamp(1e-4, 1 - 1e-4))
         sample = dist.sample().bool() if self.training else p > 0.5
@@ -303,7 +301,6 @@ class EdgeScorerGraph(PolicyGraph):
         self.record(
             dist.log_prob(sample.float())[free], b[dst][free], kept, whole, dist.entropy()[free]
         )
-        self.last_probs = p.detach()[keep]
         weight = torch.where(loop, torch.ones_like(p), p)[keep] if self.mode == "rl_soft" else None
         return GraphEdges(edges.edge_index[:, keep], edges.edge_type[keep], weight)
 
