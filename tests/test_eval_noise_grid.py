@@ -14,9 +14,9 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "mosi_bclstm_concat.y
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
-    """A 1-epoch MOSI run folder, shared by the tests of this module."""
+    """A 1-epoch MOSI run folder with seeds 1 and 2, shared by the tests of this module."""
     runs = tmp_path_factory.mktemp("runs")
-    args = ["train", "--config", str(CONFIG), "train.epochs=1", "--seeds", "1"]
+    args = ["train", "--config", str(CONFIG), "train.epochs=1", "--seeds", "1", "2"]
     assert main([*args, "--runs-dir", str(runs), "--quiet"]) == 0
     return runs / "mosi_bclstm_concat"
 
@@ -44,3 +44,20 @@ def test_eval_noise_grid_quiet_prints_no_progress_bar(trained_run, capsys):
     assert main(["eval", str(trained_run), "--noise-grid", "quick", "--quiet"]) == 0
     captured = capsys.readouterr()
     assert "grid quick" not in captured.err and "text/missing/0.6" in captured.out
+
+
+def test_grid_corruptions_follow_each_runs_seed_unless_given(trained_run, capsys):
+    assert main(["eval", str(trained_run), "--noise-grid", "quick", "--quiet"]) == 0
+    for seed in (1, 2):  # each seed folder's grid uses that run's seed, as the benchmarks do
+        table = pd.read_csv(trained_run / f"seed-{seed}" / "robustness_quick.csv")
+        assert set(table["seed"]) == {seed}
+    means = [
+        pd.read_csv(trained_run / f"seed-{s}" / "robustness_quick.csv")["accuracy"].mean()
+        for s in (1, 2)
+    ]
+    expected = f"quick grid accuracy {100 * sum(means) / 2:.2f}"
+    assert expected in capsys.readouterr().out  # the mean over seeds
+    args = ["eval", str(trained_run / "seed-2"), "--noise-grid", "quick", "--grid-seed", "7"]
+    assert main([*args, "--quiet"]) == 0
+    table = pd.read_csv(trained_run / "seed-2" / "robustness_quick.csv")
+    assert set(table["seed"]) == {7}

@@ -73,7 +73,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"== noise grid {NOISE_GRID}: {name}", flush=True)
             for seed_dir in seed_dirs(root / name):
                 grid = grid_seed_dir(
-                    seed_dir, NOISE_GRID, "test", 0, show=False, progress=not args.quiet
+                    seed_dir, NOISE_GRID, "test", show=False, progress=not args.quiet
                 )
                 table[name]["grid_accuracy"] = float(grid["accuracy"].mean())
         if "graph_agent" in name:

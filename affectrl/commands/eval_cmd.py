@@ -31,7 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "a table and writes robustness_<NAME>.csv/.json/.png into each seed folder",
     )
     parser.add_argument("--grid-split", default="test", help="split the grid corrupts (test)")
-    parser.add_argument("--grid-seed", type=int, default=0, help="seed of the corruptions (0)")
+    parser.add_argument(
+        "--grid-seed",
+        type=int,
+        help="seed of the corruptions (default: each run's own seed, as in the benchmarks, so "
+        "a run trained like a benchmark's model reproduces its grid figures)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=cmd_eval)
 
@@ -63,12 +68,20 @@ def evaluate_seed_dir(seed_dir: Path) -> dict:
 
 
 def grid_seed_dir(
-    seed_dir: Path, grid: str, split: str, seed: int, show: bool = True, progress: bool = True
+    seed_dir: Path,
+    grid: str,
+    split: str,
+    seed: int | None = None,
+    show: bool = True,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """The run's model on every cell of `grid`; results and plot written into seed_dir.
-    show: print the table; progress: a progress bar over the cells."""
+    seed: of the corruptions (None: the run's seed); show: print the table; progress: a
+    progress bar over the cells."""
     from ..noise.grid import format_table, run_grid, write_grid
 
+    if seed is None:
+        seed = int(yaml.safe_load((seed_dir / "config.yaml").read_text())["seed"])
     ds, model, splits = load_run(seed_dir)
     transform = splits["train"].transform  # the run's input standardisation, if any
 
@@ -89,12 +102,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     finished = [d for d in seed_dirs(Path(args.run_dir)) if (d / "model.safetensors").is_file()]
     if not finished:
         raise FileNotFoundError(f"{args.run_dir}: no finished seed (no model.safetensors yet)")
-    per_seed = []
+    per_seed, grid_means = [], []
     for seed_dir in finished:
         if args.noise_grid:
-            grid_seed_dir(
+            grid_cells = grid_seed_dir(
                 seed_dir, args.noise_grid, args.grid_split, args.grid_seed, progress=not args.quiet
             )
+            grid_means.append(float(grid_cells["accuracy"].mean()))
         results = evaluate_seed_dir(seed_dir)
         per_seed.append(results)
         for split in ("dev", "test"):
@@ -107,4 +121,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 f"{k} {100 * s['mean']:.2f} ± {100 * s['std']:.2f}" for k, s in stats.items()
             )
             print(f"mean over {len(per_seed)} seeds  {split:4s}  {cells}")
+        if grid_means:
+            grid_stats = mean_std(grid_means)
+            print(
+                f"mean over {len(per_seed)} seeds  {args.noise_grid} grid accuracy "
+                f"{100 * grid_stats['mean']:.2f} ± {100 * grid_stats['std']:.2f}"
+            )
     return 0
