@@ -11,8 +11,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         help="aggregate run folders into tables, significance tests, plots and an HTML page",
         description="Collect every finished run (a folder with metrics.json) under the given "
-        "folders; write mean ± std tables (Markdown, CSV, LaTeX), paired significance between "
-        "methods, confusion matrices and the runs' own plots into OUT/report.html (offline).",
+        "folders; write mean ± std tables (Markdown, CSV, LaTeX), noise-grid accuracy over "
+        "seeds (from `affectrl eval --noise-grid`), paired significance between methods, "
+        "confusion matrices and the runs' own plots into OUT/report.html (offline).",
     )
     p.add_argument("run_dirs", nargs="+", help="run folders (searched recursively)")
     p.add_argument("--out", default=None, help="report folder (default: <first run dir>/report)")

@@ -17,7 +17,7 @@ import pandas as pd
 from ..io import atomic_write
 from .collect import RunRecord, collect_runs
 from .plots import confusion_png, metric_bars_png
-from .tables import display_table, significance_table, summary_table
+from .tables import display_table, robustness_table, significance_table, summary_table
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -70,6 +70,16 @@ def build_report(
         ]
         if split == "test":
             sections.append(_img(metric_bars_png(summary), "test weighted F1 per method"))
+    robustness = robustness_table(records)
+    if not robustness.empty:
+        _write_tables(out, "robustness", robustness)
+        sections += [
+            "<h2>Noise-grid robustness (test)</h2>",
+            "<p>grid_accuracy: each seed's mean accuracy over the grid's cells, then mean ± std "
+            "over seeds (%); from the runs' robustness_&lt;grid&gt;.csv "
+            "(<code>affectrl eval RUN --noise-grid GRID</code>).</p>",
+            _html_table(robustness),
+        ]
     significance = significance_table(records)
     if not significance.empty:
         _write_tables(out, "significance", significance)

@@ -30,6 +30,33 @@ def summary_table(
     return pd.DataFrame(rows)
 
 
+def robustness_table(records: list[RunRecord]) -> pd.DataFrame:
+    """One row per (dataset, method, noise grid) from the runs' `robustness_<grid>.csv` (written
+    by `affectrl eval --noise-grid`): seeds, cells, and mean ± std over seeds (%) of the grid
+    accuracy (each seed's mean over the cells) and of the clean cell's accuracy."""
+    per_seed: dict[tuple[str, str, str], list[tuple[float, float, int]]] = {}
+    for r in records:
+        for path in sorted(r.path.glob("robustness_*.csv")):
+            cells = pd.read_csv(path)
+            if cells.empty or not {"protocol", "cell", "accuracy"} <= set(cells.columns):
+                raise ValueError(f"{path}: not a noise-grid table (protocol, cell, accuracy)")
+            clean = cells.loc[cells["cell"] == "clean", "accuracy"]
+            key = (r.dataset, r.method, str(cells["protocol"].iloc[0]))
+            per_seed.setdefault(key, []).append(
+                (cells["accuracy"].mean(), clean.iloc[0] if len(clean) else np.nan, len(cells))
+            )
+    rows = []
+    for (dataset, method, grid), values in per_seed.items():
+        grid_acc, clean_acc, n = (np.array(v, dtype=float) for v in zip(*values, strict=True))
+        row = {"dataset": dataset, "method": method, "grid": grid, "seeds": len(values)}
+        row["cells"] = int(n.max())
+        for name, v in (("grid_accuracy", grid_acc), ("clean_accuracy", clean_acc)):
+            std = 100 * float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+            row[name] = f"{100 * float(np.mean(v)):.2f} ± {std:.2f}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def display_table(summary: pd.DataFrame, metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
     """The summary with `mean ± std` strings, for Markdown / LaTeX / HTML."""
     out = summary[["dataset", "method", "seeds"]].copy()
