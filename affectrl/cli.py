@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import re
 import sys
 
 from . import commands
@@ -44,15 +45,27 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")  # key.sub=value
+
+
+def _overrides_first(parser: argparse.ArgumentParser, command: str | None, argv: list[str]):
+    """argv with a command's key=value overrides moved right after the command name, where
+    argparse takes them whatever the order typed: after the options they would be refused, or
+    read as the values of an option such as `--seeds 1 2`."""
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    chosen = sub.choices.get(command) if sub and command else None
+    if chosen is None or not any(a.dest == "overrides" for a in chosen._actions):
+        return argv
+    i = argv.index(command) + 1
+    pairs = [a for a in argv[i:] if OVERRIDE.match(a)]
+    return [*argv[:i], *pairs, *(a for a in argv[i:] if not OVERRIDE.match(a))]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(command)
-    args, extra = parser.parse_known_args(argv)
-    if extra:  # key=value overrides after options (argparse takes positionals in one run only)
-        if not hasattr(args, "overrides") or any(a.startswith("-") or "=" not in a for a in extra):
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.overrides = [*args.overrides, *extra]
+    args = parser.parse_args(_overrides_first(parser, command, argv))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

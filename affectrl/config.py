@@ -68,9 +68,15 @@ def _number_or_yaml(raw: str) -> Any:
     """An override's value parsed as YAML, except that a number YAML 1.1 reads as text (1e-4,
     without a dot) is a float: what a user typing lr=1e-4 means."""
     value = yaml.safe_load(raw)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    return value
+    return float(value) if reads_as_number(value) else value
+
+
+def reads_as_number(value: Any) -> bool:
+    """A str holding a number written with digits, e.g. "1e-4" (YAML 1.1 reads it as text)."""
+    if not isinstance(value, str) or not any(ch.isdigit() for ch in value):
+        return False
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True

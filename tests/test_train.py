@@ -145,6 +145,10 @@ def test_train_settings_are_checked_and_overrides_may_follow_options(tmp_path, c
     with pytest.raises(SystemExit):  # anything else after the options is still refused
         main([*args, "--bogus"])
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+    # an override typed after `--seeds 1` is not read as a seed
+    seeds = ["train", "--config", str(config), "--runs-dir", runs, "--quiet", "--seeds", "1"]
+    assert main([*seeds, "train.epochs=1", "name=after_seeds"]) == 0
+    assert (tmp_path / "runs" / "after_seeds" / "seed-1" / "metrics.json").is_file()
 
 
 def test_a_section_naming_another_component_replaces_the_base_section(tmp_path, capsys):

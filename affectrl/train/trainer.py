@@ -26,7 +26,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from ..config import merge
+from ..config import merge, reads_as_number
 from ..eval.metrics import classification_metrics
 from ..io import atomic_write, write_json
 from ..models import build_model
@@ -92,24 +92,13 @@ def _check_train_section(train: dict) -> None:
         value = train[key]
         if isinstance(value, bool) or not isinstance(value, kind) or value < low:
             what = "an integer" if kind is int else "a number"
-            hint = " (YAML reads 1e-4 as text: write 1.0e-4)" if _numeric_text(value) else ""
+            hint = " (YAML reads 1e-4 as text: write 1.0e-4)" if reads_as_number(value) else ""
             raise ValueError(f"train.{key} must be {what} >= {low}, got {value!r}{hint}")
     clip = train["grad_clip"]
     if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float))):
         raise ValueError(f"train.grad_clip must be a number or null, got {clip!r}")
     if train["scheduler"] not in ("plateau", "none", None):
         raise ValueError(f"train.scheduler must be `plateau` or `none`, got {train['scheduler']!r}")
-
-
-def _numeric_text(value: Any) -> bool:
-    """A str that reads as a number, e.g. "1e-4" from a YAML file."""
-    if not isinstance(value, str):
-        return False
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return True
 
 
 def seed_everything(seed: int, threads: int) -> None:
