@@ -20,7 +20,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--config", required=True, help="YAML config (see configs/)")
     parser.add_argument(
-        "overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.epochs=5"
+        "overrides",
+        nargs="*",
+        metavar="key=value",
+        help="config overrides, e.g. train.epochs=5 (anywhere on the line)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[1], help="seeds (default: 1)")
     parser.add_argument("--name", help="run name (default: the config's `name`, else file stem)")
