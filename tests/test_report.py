@@ -13,7 +13,13 @@ import pytest
 from affectrl.cli import main
 from affectrl.io import write_json
 from affectrl.report import collect_runs
-from affectrl.report.tables import robustness_table, significance_table, summary_table
+from affectrl.report.tables import (
+    grid_cells,
+    robustness_by_cell,
+    robustness_table,
+    significance_table,
+    summary_table,
+)
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 LABELS = ["neg", "pos"]
@@ -116,7 +122,8 @@ def test_report_summarises_noise_grids(runs, tmp_path):
     for seed, noisy in ((1, 0.7), (2, 0.5), (3, 0.9)):  # grid means 0.8, 0.7, 0.9
         rows = ["protocol,seed,cell,accuracy", f"quick,{seed},clean,0.9", f"quick,{seed},x,{noisy}"]
         (runs / "strong" / f"seed-{seed}" / "robustness_quick.csv").write_text("\n".join(rows))
-    table = robustness_table(collect_runs([runs]))
+    cells = grid_cells(collect_runs([runs]))
+    table = robustness_table(cells)
     assert table.to_dict("records") == [
         {
             "dataset": "toy",
@@ -128,13 +135,19 @@ def test_report_summarises_noise_grids(runs, tmp_path):
             "clean_accuracy": "90.00 ± 0.00",
         }
     ]
+    by_cell = robustness_by_cell(cells, "toy", "quick")
+    assert by_cell.to_dict("records") == [
+        {"cell": "clean", "strong": 90.0},
+        {"cell": "x", "strong": 70.0},
+    ]
     out = tmp_path / "report"
     assert main(["report", str(runs), "--out", str(out)]) == 0
     assert "80.00 ± 10.00" in (out / "robustness.md").read_text()
+    assert (out / "robustness_cells_toy_quick.csv").is_file()
     assert "Noise-grid robustness" in (out / "report.html").read_text()
     (runs / "weak" / "seed-1" / "robustness_bad.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="robustness_bad.csv: not a noise-grid table"):
-        robustness_table(collect_runs([runs]))
+        grid_cells(collect_runs([runs]))
 
 
 def test_report_without_runs_is_a_clear_error(tmp_path, capsys):

@@ -11,8 +11,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         help="aggregate run folders into tables, significance tests, plots and an HTML page",
         description="Collect every finished run (a folder with metrics.json) under the given "
-        "folders; write mean ± std tables (Markdown, CSV, LaTeX), noise-grid accuracy over "
-        "seeds (from `affectrl eval --noise-grid`), paired significance between methods, "
+        "folders; write mean ± std tables (Markdown, CSV, LaTeX), noise-grid accuracy (overall and "
+        "per cell, over seeds; from `affectrl eval --noise-grid`), paired significance, "
         "confusion matrices and the runs' own plots into OUT/report.html (offline).",
     )
     p.add_argument("run_dirs", nargs="+", help="run folders (searched recursively)")

@@ -17,7 +17,14 @@ import pandas as pd
 from ..io import atomic_write
 from .collect import RunRecord, collect_runs
 from .plots import confusion_png, metric_bars_png
-from .tables import display_table, robustness_table, significance_table, summary_table
+from .tables import (
+    display_table,
+    grid_cells,
+    robustness_by_cell,
+    robustness_table,
+    significance_table,
+    summary_table,
+)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -70,8 +77,9 @@ def build_report(
         ]
         if split == "test":
             sections.append(_img(metric_bars_png(summary), "test weighted F1 per method"))
-    robustness = robustness_table(records)
-    if not robustness.empty:
+    cells = grid_cells(records)
+    if not cells.empty:
+        robustness = robustness_table(cells)
         _write_tables(out, "robustness", robustness)
         sections += [
             "<h2>Noise-grid robustness (test)</h2>",
@@ -80,6 +88,14 @@ def build_report(
             "(<code>affectrl eval RUN --noise-grid GRID</code>).</p>",
             _html_table(robustness),
         ]
+        for (dataset, grid), _ in cells.groupby(["dataset", "grid"], sort=False):
+            by_cell = robustness_by_cell(cells, dataset, grid)
+            _write_tables(out, f"robustness_cells_{dataset}_{grid}", by_cell)
+            sections += [
+                f"<h3>{html.escape(dataset)} / {html.escape(grid)}: accuracy per cell "
+                "(mean over seeds, %)</h3>",
+                _html_table(by_cell),
+            ]
     significance = significance_table(records)
     if not significance.empty:
         _write_tables(out, "significance", significance)

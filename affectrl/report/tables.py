@@ -30,31 +30,50 @@ def summary_table(
     return pd.DataFrame(rows)
 
 
-def robustness_table(records: list[RunRecord]) -> pd.DataFrame:
-    """One row per (dataset, method, noise grid) from the runs' `robustness_<grid>.csv` (written
-    by `affectrl eval --noise-grid`): seeds, cells, and mean ± std over seeds (%) of the grid
-    accuracy (each seed's mean over the cells) and of the clean cell's accuracy."""
-    per_seed: dict[tuple[str, str, str], list[tuple[float, float, int]]] = {}
+def grid_cells(records: list[RunRecord]) -> pd.DataFrame:
+    """Every run's noise-grid results (its `robustness_<grid>.csv`, written by `affectrl eval
+    --noise-grid`), one row per cell: dataset, method, seed, grid, cell, accuracy."""
+    frames = []
     for r in records:
         for path in sorted(r.path.glob("robustness_*.csv")):
             cells = pd.read_csv(path)
             if cells.empty or not {"protocol", "cell", "accuracy"} <= set(cells.columns):
                 raise ValueError(f"{path}: not a noise-grid table (protocol, cell, accuracy)")
-            clean = cells.loc[cells["cell"] == "clean", "accuracy"]
-            key = (r.dataset, r.method, str(cells["protocol"].iloc[0]))
-            per_seed.setdefault(key, []).append(
-                (cells["accuracy"].mean(), clean.iloc[0] if len(clean) else np.nan, len(cells))
+            frames.append(
+                cells[["cell", "accuracy"]].assign(
+                    dataset=r.dataset, method=r.method, seed=r.seed, grid=cells["protocol"]
+                )
             )
+    columns = ["dataset", "method", "seed", "grid", "cell", "accuracy"]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def robustness_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dataset, method, grid) of `grid_cells`: seeds, cells, and mean ± std over
+    seeds (%) of the grid accuracy (each seed's mean over the cells) and of the clean cell's."""
     rows = []
-    for (dataset, method, grid), values in per_seed.items():
-        grid_acc, clean_acc, n = (np.array(v, dtype=float) for v in zip(*values, strict=True))
-        row = {"dataset": dataset, "method": method, "grid": grid, "seeds": len(values)}
-        row["cells"] = int(n.max())
-        for name, v in (("grid_accuracy", grid_acc), ("clean_accuracy", clean_acc)):
-            std = 100 * float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
-            row[name] = f"{100 * float(np.mean(v)):.2f} ± {std:.2f}"
+    for (dataset, method, grid), group in cells.groupby(["dataset", "method", "grid"], sort=False):
+        per_seed = group.groupby("seed")
+        row = {"dataset": dataset, "method": method, "grid": grid, "seeds": per_seed.ngroups}
+        row["cells"] = int(per_seed.size().max())
+        clean = group[group["cell"] == "clean"].groupby("seed")["accuracy"].mean()
+        for name, v in (("grid_accuracy", per_seed["accuracy"].mean()), ("clean_accuracy", clean)):
+            std = 100 * float(v.std(ddof=1)) if len(v) > 1 else 0.0
+            row[name] = f"{100 * float(v.mean()):.2f} ± {std:.2f}" if len(v) else "–"
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def robustness_by_cell(cells: pd.DataFrame, dataset: str, grid: str) -> pd.DataFrame:
+    """Test accuracy (%) per cell (rows, in grid order) and method (columns), mean over seeds:
+    where each method gains and where it loses."""
+    chosen = cells[(cells["dataset"] == dataset) & (cells["grid"] == grid)]
+    table = chosen.pivot_table(
+        index="cell", columns="method", values="accuracy", aggfunc="mean", sort=False
+    )
+    return (100 * table).round(2).reset_index().rename_axis(columns=None)
 
 
 def display_table(summary: pd.DataFrame, metrics: tuple[str, ...] = METRICS) -> pd.DataFrame:
