@@ -36,9 +36,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from affectrl.config import load_config  # noqa: E402
+from affectrl.config import apply_overrides, load_config  # noqa: E402
 from affectrl.io import atomic_write, write_json  # noqa: E402
-from affectrl.noise.feature import FeatureStats  # noqa: E402
 from affectrl.noise.grid import run_grid  # noqa: E402
 from affectrl.noise.quality import QualityEstimator  # noqa: E402
 from affectrl.rl.env import FusionEnv, sb3_weights, train_sb3  # noqa: E402
@@ -63,12 +62,10 @@ CONFIGS = {
 GRID = "mosi-standard"
 
 
-def trained(config: str, seed: int, out: Path):
-    """Train (or resume / reuse) one run; returns (dataset, model with its dev-chosen weights,
-    splits)."""
-    cfg = resolve_config(load_config(ROOT / config), seed)
-    if cfg["standardize"]:  # the grid, the curriculum and the quality fit share the raw scale
-        raise ValueError(f"{config}: this benchmark needs `standardize: false`")
+def trained(config: str, seed: int, out: Path, overrides: list[str]):
+    """Train (or resume / reuse) one run of `config` with `overrides` (key=value) applied;
+    returns (dataset, model with its selected weights, splits)."""
+    cfg = resolve_config(apply_overrides(load_config(ROOT / config), overrides), seed)
     cfg["train"]["threads"] = 1
     run = Run(cfg, out / cfg["name"] / f"seed-{seed}", progress=False)
     run.train()
@@ -78,9 +75,11 @@ def trained(config: str, seed: int, out: Path):
     return ds, model, splits
 
 
-def grid(model, ds, seed, stats, predict=None) -> pd.DataFrame:
+def grid(model, ds, seed, transform, predict=None) -> pd.DataFrame:
+    """The test split on every cell of GRID: each cell corrupted (on the dataset's own scale,
+    seeded by `seed`), then passed through the model's input `transform`, as in `affectrl eval`."""
     predict = predict or (lambda b: padded_logits(model, b))
-    return run_grid(predict, ds, "test", GRID, seed, stats, progress=False)
+    return run_grid(lambda b: predict(transform(b)), ds, "test", GRID, seed, progress=False)
 
 
 def with_override(model, weights_of):
@@ -118,39 +117,40 @@ def overhead_ratio(model, batches, repeats: int = 60) -> float:
 
 
 def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dict, pd.DataFrame]:
-    ds, model, splits = trained(CONFIGS["backbone"], seed, out)
-    stats = FeatureStats.from_dataset(ds)
+    ds, model, splits = trained(CONFIGS["backbone"], seed, out, args.override)
+    transform = splits["train"].transform
+    stats = splits["train"].feature_stats()  # the curriculum's noise scale, as in training
     fusion = model.fusion
     fusion.quality = quality
     base = fusion.fixed_weights.clone()
     cfg = AgentTrainConfig(iterations=args.iterations, seed=seed)
     grids = {
-        "fixed": grid(model, ds, seed, stats),
+        "fixed": grid(model, ds, seed, transform),
         "equal": grid(
             model,
             ds,
             seed,
-            stats,
+            transform,
             with_override(model, lambda b: torch.ones(*b.modality_mask.shape)),
         ),
         "oracle": grid(
-            model, ds, seed, stats, with_override(model, lambda b: oracle_weights(b, base))
+            model, ds, seed, transform, with_override(model, lambda b: oracle_weights(b, base))
         ),
     }
     for name in ("attention", "gated"):
-        _, other, _ = trained(CONFIGS[name], seed, out)
-        grids[name] = grid(other, ds, seed, stats)
+        _, other, other_splits = trained(CONFIGS[name], seed, out, args.override)
+        grids[name] = grid(other, ds, seed, other_splits["train"].transform)
     start = time.perf_counter()
     history = train_fusion_agent(model, splits["train"], stats, cfg, progress=False)
     agent_seconds = time.perf_counter() - start
-    grids["rl"] = grid(model, ds, seed, stats)
+    grids["rl"] = grid(model, ds, seed, transform)
     policy_state = {k: v.clone() for k, v in fusion.policy.state_dict().items()}
     test = splits["test"]
     overhead = overhead_ratio(model, test.in_order())  # batches of train.batch_size videos
     whole = Batches(ds, "test", test.modalities, len(test.dialogues), test.transform)
     overhead_one_batch = overhead_ratio(model, whole.in_order())  # the test split at once
     train_gradient_gate(model, splits["train"], stats, cfg, progress=False)
-    grids["gradient_gate"] = grid(model, ds, seed, stats)
+    grids["gradient_gate"] = grid(model, ds, seed, transform)
     # Ablations of the agent (each retrains the policy from scratch on the same backbone).
     ablations = (
         {}
@@ -165,12 +165,12 @@ def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dic
     for name, ablation in ablations.items():
         fusion.policy.reset_parameters()
         train_fusion_agent(model, splits["train"], stats, ablation, progress=False)
-        grids[name] = grid(model, ds, seed, stats)
+        grids[name] = grid(model, ds, seed, transform)
     if ablations:  # the state's reliability signals (default "fast")
         for signals in ("full", "confidence"):
             fusion.configure_state(signals)
             train_fusion_agent(model, splits["train"], stats, cfg, progress=False)
-            grids[f"rl_signals_{signals}"] = grid(model, ds, seed, stats)
+            grids[f"rl_signals_{signals}"] = grid(model, ds, seed, transform)
         fusion.configure_state("fast")
         fusion.policy.load_state_dict(policy_state)
     if args.sb3_steps and seed <= args.ablation_seeds:
@@ -182,23 +182,23 @@ def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dic
             state = fusion.state(b.features, b.modality_mask, logits)
             return fusion.from_decision(sb3_weights(agent, state), b.modality_mask)
 
-        grids["sb3"] = grid(model, ds, seed, stats, with_override(model, weights))
+        grids["sb3"] = grid(model, ds, seed, transform, with_override(model, weights))
     # The policy with a drop head (a keep/drop decision per modality besides its weights).
     fusion.configure_state("fast", drop=True)
     train_fusion_agent(model, splits["train"], stats, cfg, progress=False)
-    grids["rl_drop"] = grid(model, ds, seed, stats)
+    grids["rl_drop"] = grid(model, ds, seed, transform)
     # Stage 3, joint fine-tuning of the backbone under each trained policy: last, because it
     # changes the backbone that every method above shares (restored in between).
     backbone_state = {
         k: v.clone() for k, v in model.state_dict().items() if not k.startswith("fusion.policy.")
     }
     fine_tune_jointly(model, splits["train"], stats, cfg, progress=False)
-    grids["rl_drop_joint"] = grid(model, ds, seed, stats)
+    grids["rl_drop_joint"] = grid(model, ds, seed, transform)
     fusion.configure_state("fast", drop=False)
     model.load_state_dict(backbone_state, strict=False)  # all but the policy, loaded next
     fusion.policy.load_state_dict(policy_state)
     fine_tune_jointly(model, splits["train"], stats, cfg, progress=False)
-    grids["rl_joint"] = grid(model, ds, seed, stats)
+    grids["rl_joint"] = grid(model, ds, seed, transform)
     cells = pd.concat([g.assign(method=k) for k, g in grids.items()], ignore_index=True)
     summary = {
         k: {
@@ -223,6 +223,14 @@ def main() -> None:
         "--ablation-seeds", type=int, default=2, help="seeds 1..K also run ablations and SB3"
     )
     parser.add_argument("--out", default="runs/bench_fusion_agent")
+    parser.add_argument(
+        "--override",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides for every model (backbone, attention, gated), e.g. "
+        "standardize=true train.epochs=3 train.select=last",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     out = ROOT / args.out
@@ -236,8 +244,8 @@ def main() -> None:
             tables.append(pd.read_csv(cells_path))
             continue
         if quality is None:  # fitted on clean training features: the same for every seed
-            ds, _, _ = trained(CONFIGS["backbone"], seed, out)
-            quality = QualityEstimator.fit(ds)
+            ds, _, splits = trained(CONFIGS["backbone"], seed, out, args.override)
+            quality = QualityEstimator.fit(ds, transform=splits["train"].transform)
         summary, cells = run_seed(seed, args, out, quality)
         atomic_write(cells_path, lambda p, c=cells: c.to_csv(p, index=False))
         results[str(seed)] = summary

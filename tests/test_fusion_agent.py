@@ -280,6 +280,44 @@ def test_agent_stage_in_a_training_run_and_eval_restores_it(tmp_path, capsys):
     assert "different state layout" in capsys.readouterr().err
 
 
+def test_agent_stage_reads_standardised_features_on_their_scale(tmp_path):
+    """With `standardize: true` the quality estimator (and the curriculum) must see the
+    features as the model does: z-scored, so clean training power is ~1 per modality."""
+    from affectrl.cli import main
+
+    config = Path(__file__).resolve().parents[1] / "configs" / "mosi_agent.yaml"
+    overrides = [
+        "standardize=true",
+        "train.epochs=1",
+        "agent.iterations=2",
+        "agent.plot_grid=quick",
+    ]
+    runs = tmp_path / "runs"
+    assert (
+        main(["train", "--config", str(config), *overrides, "--runs-dir", str(runs), "--quiet"])
+        == 0
+    )
+    quality = QualityEstimator.load(runs / "mosi_agent" / "seed-1" / "quality.safetensors")
+    for m in ("text", "audio", "visual"):
+        valid = quality.stats.std[m] > 0
+        assert quality.stats.mean[m].abs().max() < 1e-3, m
+        assert torch.allclose(quality.stats.std[m][valid], torch.ones(int(valid.sum())), atol=1e-3)
+
+
+def test_split_feature_stats_cover_the_whole_split_after_the_transform():
+    from affectrl.train.data import standardizer
+
+    ds = _dataset()
+    reference = FeatureStats.from_dataset(ds)
+    plain = Batches(ds, "train", list(DIMS), 2).feature_stats()  # batches of 2 of 12 dialogues
+    scaled = Batches(ds, "train", list(DIMS), 2, standardizer(ds, list(DIMS))).feature_stats()
+    for m in DIMS:
+        assert torch.equal(plain.mean[m], reference.mean[m])
+        assert torch.equal(plain.std[m], reference.std[m])
+        assert scaled.mean[m].abs().max() < 1e-5
+        assert torch.allclose(scaled.std[m], torch.ones(DIMS[m]), atol=1e-4)
+
+
 def test_zero_fixed_weights_never_give_a_zero_fusion():
     fusion = _model(_dataset()).fusion
     fusion.fixed_weights.copy_(torch.tensor([0.0, 0.0, 1.0]))

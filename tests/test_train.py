@@ -151,6 +151,14 @@ def test_train_settings_are_checked_and_overrides_may_follow_options(tmp_path, c
     assert (tmp_path / "runs" / "after_seeds" / "seed-1" / "metrics.json").is_file()
 
 
+def test_a_null_section_means_its_defaults_and_a_non_mapping_is_refused():
+    plain = resolve_config({**TINY, "noise": {"protocol": "curriculum-standard"}}, 1)
+    assert plain["noise"] == {"protocol": "curriculum-standard"}
+    assert resolve_config({**TINY, "noise": None}, 1)["noise"] == {"protocol": None}
+    with pytest.raises(ValueError, match="section `train:` must be a mapping"):
+        resolve_config({**TINY, "train": [3]}, 1)
+
+
 def test_a_section_naming_another_component_replaces_the_base_section(tmp_path, capsys):
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(TINY))
     swap = tmp_path / "swap.yaml"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -85,10 +84,8 @@ def grid_seed_dir(
     ds, model, splits = load_run(seed_dir)
     transform = splits["train"].transform  # the run's input standardisation, if any
 
-    def predict(batch):
-        # Corrupt first, then standardise as in training; a copy of the features dict keeps
-        # the grid's clean batches untouched by the in-place transform.
-        return model(transform(replace(batch, features=dict(batch.features)))).logits
+    def predict(batch):  # corrupt first, then standardise as in training
+        return model(transform(batch)).logits
 
     results = run_grid(predict, ds, split, grid, seed, progress=progress)
     write_grid(results, seed_dir, stem=f"robustness_{grid}")

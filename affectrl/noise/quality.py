@@ -29,6 +29,7 @@ below (0 at padding). z denotes features standardised with the training mean/std
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -217,11 +218,15 @@ class QualityEstimator:
         steps: int = 300,
         draws: int = 16,
         seed: int = 0,
+        transform: Callable[[DialogueBatch], DialogueBatch] | None = None,
     ) -> QualityEstimator:
         """Fit on the clean `split` (labels unused); `steps` and `draws` (corrupted copies per
         modality) train the mismatch detector (about 90% of the fitting time; steps=0: no
-        detector, see `detector`)."""
+        detector, see `detector`). transform: the model's input transform (e.g. the run's
+        standardisation), so the estimator reads features on the scale the model sees them."""
         batch = collate(list(dataset.dialogues(split)), dataset.modalities)
+        if transform is not None:
+            batch = transform(batch)
         stats = FeatureStats.from_batch(batch)
         present = present_mask(batch)
         precision = {}

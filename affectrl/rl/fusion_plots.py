@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from ..data.batch import DialogueBatch  # noqa: E402
 from ..data.types import DialogueDataset  # noqa: E402
 from ..io import atomic_write  # noqa: E402
 from ..noise.feature import FeatureStats, build_feature_corruption  # noqa: E402
@@ -28,19 +30,30 @@ from ..noise.protocols import get_grid  # noqa: E402
 TRACE_CORRUPTION = {"name": "substitute", "modality": "text", "fraction": 0.6}
 
 
+Transform = Callable[[DialogueBatch], DialogueBatch]
+
+
+def _unchanged(batch: DialogueBatch) -> DialogueBatch:
+    return batch
+
+
 @torch.no_grad()
-def _weights(model, batch) -> torch.Tensor:
+def _weights(model, batch, transform: Transform) -> torch.Tensor:
     """Fusion weights [N, M] of the real utterances of a batch."""
-    return model(batch).weights
+    return model(transform(batch)).weights
 
 
-def weights_by_cell(model, ds: DialogueDataset, grid: str, seed: int = 0) -> pd.DataFrame:
-    """One row per grid cell: its description and the mean weight of each modality."""
+def weights_by_cell(
+    model, ds: DialogueDataset, grid: str, seed: int = 0, transform: Transform = _unchanged
+) -> pd.DataFrame:
+    """One row per grid cell: its description and the mean weight of each modality.
+    transform: the model's input transform (the run's standardisation), applied after the
+    corruption as in training and evaluation."""
     stats = FeatureStats.from_dataset(ds)
     batches = split_batches(ds, "test")
     rows = []
     for cell, noisy in corrupted_batches(batches, get_grid(grid), seed, stats):
-        w = torch.cat([_weights(model, b) for b in noisy]).mean(0)
+        w = torch.cat([_weights(model, b, transform) for b in noisy]).mean(0)
         rows.append(
             {
                 "cell": cell.name,
@@ -90,7 +103,9 @@ def plot_weights_by_cell(table: pd.DataFrame, modalities: list[str], path: Path)
     return path
 
 
-def plot_traces(model, ds: DialogueDataset, path: Path, seed: int = 0) -> Path:
+def plot_traces(
+    model, ds: DialogueDataset, path: Path, seed: int = 0, transform: Transform = _unchanged
+) -> Path:
     """Weights along the longest test dialogue, clean and with text substituted."""
     longest = max(ds.splits["test"], key=len)
     clean = split_batches(DialogueDataset(ds.name, ds.label_names, {"test": [longest]}), "test")[0]
@@ -98,7 +113,7 @@ def plot_traces(model, ds: DialogueDataset, path: Path, seed: int = 0) -> Path:
     hit = noisy.corruption["kind"][0, : len(longest), 0] > 0
     fig, axes = plt.subplots(2, 1, sharex=True, figsize=(8, 4.2))
     for ax, batch, title in ((axes[0], clean, "clean"), (axes[1], noisy, "text substituted (60%)")):
-        w = _weights(model, batch)
+        w = _weights(model, batch, transform)
         ax.stackplot(range(len(w)), *w.T.numpy(), labels=list(ds.modalities), alpha=0.85)
         ax.set_ylabel("weight", fontsize=8)
         ax.set_title(f"{longest.id}: {title}", fontsize=9)
@@ -112,13 +127,16 @@ def plot_traces(model, ds: DialogueDataset, path: Path, seed: int = 0) -> Path:
     return path
 
 
-def write_fusion_plots(model, ds: DialogueDataset, run_dir: Path, grid: str) -> list[Path]:
-    """The three files of the module docstring, into run_dir."""
+def write_fusion_plots(
+    model, ds: DialogueDataset, run_dir: Path, grid: str, transform: Transform = _unchanged
+) -> list[Path]:
+    """The three files of the module docstring, into run_dir (transform: as in
+    `weights_by_cell`)."""
     model.eval()
-    table = weights_by_cell(model, ds, grid)
+    table = weights_by_cell(model, ds, grid, transform=transform)
     csv = atomic_write(run_dir / "fusion_weights.csv", lambda p: table.to_csv(p, index=False))
     return [
         csv,
         plot_weights_by_cell(table, list(ds.modalities), run_dir / "fusion_weights.png"),
-        plot_traces(model, ds, run_dir / "fusion_traces.png"),
+        plot_traces(model, ds, run_dir / "fusion_traces.png", transform=transform),
     ]

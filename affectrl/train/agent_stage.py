@@ -46,7 +46,6 @@ def run_agent_stage(
 ) -> dict:
     """Fit the quality estimator, train the policy by PPO, then (joint_iterations > 0) fine-tune
     the backbone under it; leaves the fusion in policy mode."""
-    from ..noise.feature import FeatureStats
     from ..noise.quality import QualityEstimator
     from ..rl.fusion_plots import write_fusion_plots
     from ..rl.fusion_trainer import (
@@ -60,7 +59,8 @@ def run_agent_stage(
     steps = agent.get("quality_steps")
     if steps is None:
         steps = DETECTOR_STEPS if model.fusion.signals == "full" else 0
-    quality = QualityEstimator.fit(ds, steps=int(steps))
+    # on the scale the model reads (the run's standardisation, if any), as the curriculum
+    quality = QualityEstimator.fit(ds, steps=int(steps), transform=train_batches.transform)
     quality.save(run_dir / QUALITY_FILE)
     model.fusion.quality = quality
     settings = AgentTrainConfig(
@@ -72,7 +72,7 @@ def run_agent_stage(
         joint_iterations=int(agent.get("joint_iterations", 0)),
         joint_lr=float(agent.get("joint_lr", 1e-4)),
     )
-    stats = FeatureStats.from_dataset(ds)
+    stats = train_batches.feature_stats()
     history = train_fusion_agent(
         model, train_batches, stats, settings, writer=writer, progress=progress
     )
@@ -81,7 +81,9 @@ def run_agent_stage(
         if settings.joint_iterations > 0
         else []
     )
-    write_fusion_plots(model, ds, run_dir, agent.get("plot_grid", "quick"))
+    write_fusion_plots(
+        model, ds, run_dir, agent.get("plot_grid", "quick"), transform=train_batches.transform
+    )
     return {
         "iterations": len(history),
         "final_reward": history[-1]["reward"] if history else None,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from ..data import DialogueBatch, DialogueDataset, collate, load_dataset
+from ..noise.feature import FeatureStats
 
 _LOADED: dict[str, DialogueDataset] = {}
 
@@ -54,18 +56,22 @@ def modalities_for(config: dict, ds: DialogueDataset) -> list[str]:
 def standardizer(
     ds: DialogueDataset, modalities: list[str]
 ) -> Callable[[DialogueBatch], DialogueBatch]:
-    """z-score each feature with train-split mean / std; padded and missing entries stay 0."""
+    """z-score each feature with train-split mean / std; padded and missing entries stay 0.
+
+    The transform returns a new batch (the input's feature tensors are not modified), so it can
+    be applied to a corrupted copy of a clean batch that is reused."""
     stats = {}
     for m in modalities:
         x = np.concatenate([d.features[m] for d in ds.dialogues("train")])
         stats[m] = (torch.from_numpy(x.mean(0)), torch.from_numpy(x.std(0).clip(min=1e-6)))
 
     def transform(batch: DialogueBatch) -> DialogueBatch:
+        features = dict(batch.features)
         for i, m in enumerate(batch.modalities):
             mean, std = stats[m]
             keep = batch.modality_mask[..., i : i + 1].to(mean.dtype)
-            batch.features[m] = (batch.features[m] - mean) / std * keep
-        return batch
+            features[m] = (features[m] - mean) / std * keep
+        return replace(batch, features=features)
 
     return transform
 
@@ -95,6 +101,12 @@ class Batches:
         if self._fixed is None:
             self._fixed = list(self._collate(list(range(len(self.dialogues)))))
         return self._fixed
+
+    def feature_stats(self) -> FeatureStats:
+        """Feature statistics of the whole split as the model sees it (after the transform):
+        what noise scaled to "the training features" and the quality estimator must use."""
+        whole = collate(self.dialogues, self.modalities, self.speaker_vocab)
+        return FeatureStats.from_batch(self.transform(whole))
 
     def shuffled(self, generator: torch.Generator) -> Iterator[DialogueBatch]:
         order = torch.randperm(len(self.dialogues), generator=generator).tolist()

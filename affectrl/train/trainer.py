@@ -14,6 +14,7 @@ Folder layout (runs/<name>/seed-<k>/):
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import time
@@ -67,6 +68,15 @@ def resolve_config(config: dict, seed: int) -> dict:
     resolved = merge(DEFAULTS, config)
     if "dataset" not in resolved:
         raise ValueError("config has no `dataset:` (e.g. dataset: mosi)")
+    for section, default in DEFAULTS.items():
+        if isinstance(default, dict):
+            if resolved[section] is None:  # `noise: null` in a config: the default (no noise)
+                resolved[section] = copy.deepcopy(default)
+            elif not isinstance(resolved[section], dict):
+                raise ValueError(
+                    f"config section `{section}:` must be a mapping (or null for the "
+                    f"defaults); got {resolved[section]!r}"
+                )
     _check_train_section(resolved["train"])
     if resolved["train"]["select_metric"] not in SELECT_METRICS:
         raise ValueError(f"train.select_metric must be one of {SELECT_METRICS}")
@@ -170,12 +180,10 @@ class Run:
         splits = {s: Batches(ds, s, modalities, bs, transform) for s in ("train", "dev", "test")}
         self.corrupt = None
         if cfg["noise"].get("protocol"):
-            from ..noise.feature import FeatureStats
             from ..noise.protocols import get_curriculum
 
             curriculum = get_curriculum(cfg["noise"]["protocol"])
-            clean = Batches(ds, "train", modalities, len(splits["train"].dialogues), transform)
-            stats = FeatureStats.from_batch(clean.in_order()[0])
+            stats = splits["train"].feature_stats()
             self.corrupt = lambda batch, progress, step: curriculum.corrupt(
                 batch, progress, cfg["seed"] * 1_000_003 + step, stats
             )
