@@ -217,19 +217,27 @@ def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5, help="seeds 1..N (default 5)")
-    parser.add_argument("--iterations", type=int, default=300, help="PPO / gate updates")
-    parser.add_argument("--sb3-steps", type=int, default=20_000, help="SB3 PPO timesteps (0: skip)")
+    parser.add_argument(
+        "--iterations", type=int, default=200, help="PPO / gate updates (default 200)"
+    )
+    parser.add_argument(
+        "--sb3-steps", type=int, default=10_000, help="SB3 PPO timesteps (0: skip; default 10000)"
+    )
     parser.add_argument(
         "--ablation-seeds", type=int, default=2, help="seeds 1..K also run ablations and SB3"
     )
-    parser.add_argument("--out", default="runs/bench_fusion_agent")
+    parser.add_argument(
+        "--out",
+        default="runs/bench_fusion_agent",
+        help="results folder; a rerun resumes it (finished seeds and models are reused)",
+    )
     parser.add_argument(
         "--override",
         nargs="*",
         default=[],
         metavar="KEY=VALUE",
-        help="config overrides for every model (backbone, attention, gated), e.g. "
-        "standardize=true train.epochs=3 train.select=last",
+        help="config overrides for every model (backbone, attention, gated), e.g. the earlier "
+        "recipe: standardize=false train.epochs=40 train.select=dev",
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
