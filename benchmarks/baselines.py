@@ -177,11 +177,18 @@ def render_markdown(results: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5, help="seeds per config (default 5)")
-    parser.add_argument("--runs-dir", default="runs/bench")
+    parser.add_argument(
+        "--runs-dir",
+        default="runs/bench",
+        help="run folders and results.json (default runs/bench; finished runs are reused)",
+    )
+    phases = ["mosi_concat", "mosi_published_protocol", "speed", "mosi", "iemocap", "meld"]
     parser.add_argument(
         "--phases",
         nargs="+",
-        default=["mosi_concat", "mosi_published_protocol", "speed", "mosi", "iemocap", "meld"],
+        choices=phases,
+        default=phases,
+        help="which parts to run (default: all, in this order)",
     )
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument(
@@ -252,13 +259,11 @@ def main() -> int:
                     s = train_seeds(cfg, seeds, root / f"mosi_{text}_{variant}", progress=False)
                     table[f"{text}/{variant}"] = summary_row(s)
                     record("mosi_table", table)
-        elif phase == "meld":
+        else:  # "meld" (argparse allows only the known phases)
             cfg = apply_overrides(load_config("configs/meld7_text_cogmen.yaml"), threads)
             s = train_seeds(cfg, seeds, root / "meld7_text_cogmen", progress=False)
             record("meld7_text_cogmen", summary_row(s))
             results["meld7_text_cogmen_wf1_mean"] = 100 * s["test"]["weighted_f1"]["mean"]
-        else:
-            raise SystemExit(f"unknown phase {phase!r}")
         record(f"{phase}_wall_s", round(time.perf_counter() - start, 1))
     write_json(results_path, results)
     keys = [

@@ -192,8 +192,12 @@ def main() -> None:
     )
     parser.add_argument("--epochs", type=int, help="override every run's epochs")
     parser.add_argument("--lr", type=float, help="override every run's learning rate")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--runs-dir", default="runs/graph_agent")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument(
+        "--runs-dir",
+        default="runs/graph_agent",
+        help="run folders and results.json (default runs/graph_agent; finished runs are reused)",
+    )
     parser.add_argument(
         "--summary-only", action="store_true", help="train nothing; summarise results.json"
     )
