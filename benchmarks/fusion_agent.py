@@ -280,6 +280,7 @@ def main() -> None:
     best_clean = max(baselines, key=lambda m: clean[m])
     final = {
         "seeds": args.seeds,
+        "overrides": args.override,
         "grid_acc_rl": grid_mean["rl"],
         "grid_acc_best_baseline": grid_mean[best],
         "best_baseline": best,
