@@ -33,10 +33,6 @@ TRACE_CORRUPTION = {"name": "substitute", "modality": "text", "fraction": 0.6}
 Transform = Callable[[DialogueBatch], DialogueBatch]
 
 
-def _unchanged(batch: DialogueBatch) -> DialogueBatch:
-    return batch
-
-
 @torch.no_grad()
 def _weights(model, batch, transform: Transform) -> torch.Tensor:
     """Fusion weights [N, M] of the real utterances of a batch."""
@@ -44,7 +40,7 @@ def _weights(model, batch, transform: Transform) -> torch.Tensor:
 
 
 def weights_by_cell(
-    model, ds: DialogueDataset, grid: str, seed: int = 0, transform: Transform = _unchanged
+    model, ds: DialogueDataset, grid: str, transform: Transform, seed: int = 0
 ) -> pd.DataFrame:
     """One row per grid cell: its description and the mean weight of each modality.
     transform: the model's input transform (the run's standardisation), applied after the
@@ -104,7 +100,7 @@ def plot_weights_by_cell(table: pd.DataFrame, modalities: list[str], path: Path)
 
 
 def plot_traces(
-    model, ds: DialogueDataset, path: Path, seed: int = 0, transform: Transform = _unchanged
+    model, ds: DialogueDataset, path: Path, transform: Transform, seed: int = 0
 ) -> Path:
     """Weights along the longest test dialogue, clean and with text substituted."""
     longest = max(ds.splits["test"], key=len)
@@ -128,15 +124,15 @@ def plot_traces(
 
 
 def write_fusion_plots(
-    model, ds: DialogueDataset, run_dir: Path, grid: str, transform: Transform = _unchanged
+    model, ds: DialogueDataset, run_dir: Path, grid: str, transform: Transform
 ) -> list[Path]:
     """The three files of the module docstring, into run_dir (transform: as in
     `weights_by_cell`)."""
     model.eval()
-    table = weights_by_cell(model, ds, grid, transform=transform)
+    table = weights_by_cell(model, ds, grid, transform)
     csv = atomic_write(run_dir / "fusion_weights.csv", lambda p: table.to_csv(p, index=False))
     return [
         csv,
         plot_weights_by_cell(table, list(ds.modalities), run_dir / "fusion_weights.png"),
-        plot_traces(model, ds, run_dir / "fusion_traces.png", transform=transform),
+        plot_traces(model, ds, run_dir / "fusion_traces.png", transform),
     ]
