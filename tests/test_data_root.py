@@ -25,6 +25,16 @@ def test_env_var_wins_then_local_data(tmp_path, monkeypatch):
     assert root_mod.data_root() == (work / "data").resolve()
 
 
+def test_env_var_naming_no_folder_is_an_error_not_a_fallback(tmp_path, monkeypatch, capsys):
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)  # ./data exists, but the variable asks for another folder
+    monkeypatch.setenv(root_mod.ENV_VAR, str(tmp_path / "typo"))
+    with pytest.raises(FileNotFoundError, match=r"AFFECTRL_DATA=.*typo is not a folder"):
+        root_mod.data_root()
+    assert main(["data", "check"]) == 1
+    assert "is not a folder" in capsys.readouterr().err
+
+
 def test_no_root_explains_what_to_do(tmp_path, monkeypatch):
     monkeypatch.delenv(root_mod.ENV_VAR)
     monkeypatch.chdir(tmp_path)

@@ -159,6 +159,33 @@ def test_a_null_section_means_its_defaults_and_a_non_mapping_is_refused():
         resolve_config({**TINY, "train": [3]}, 1)
 
 
+@pytest.mark.parametrize(
+    ("typo", "message"),
+    [
+        ({"epochz": 3}, r"unknown config setting `train.epochz`; did you mean `epochs`\?"),
+        ({}, r"unknown config setting `datset`; did you mean `dataset`\?"),
+    ],
+)
+def test_a_misspelt_setting_is_refused_not_silently_defaulted(typo, message):
+    config = {**TINY, "train": {**TINY["train"], **typo}} if typo else {**TINY, "datset": "x"}
+    with pytest.raises(ValueError, match=message):
+        resolve_config(config, 1)
+
+
+def test_misspelt_agent_and_model_settings_are_refused(tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"`agent.iteration`; did you mean `iterations`"):
+        resolve_config({**TINY, "agent": {"train": True, "iteration": 5}}, 1)
+    model = {**TINY["model"], "classifier": {"hiden": 10}}
+    with pytest.raises(ValueError, match=r"`model.classifier.hiden`; did you mean `hidden`"):
+        resolve_config({**TINY, "model": model}, 1)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    runs = tmp_path / "runs"
+    argv = ["train", "--config", str(config), "train.epochz=1", "--runs-dir", str(runs)]
+    assert main([*argv, "--quiet"]) == 1
+    assert "train.epochz" in capsys.readouterr().err
+
+
 def test_a_section_naming_another_component_replaces_the_base_section(tmp_path, capsys):
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(TINY))
     swap = tmp_path / "swap.yaml"

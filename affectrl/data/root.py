@@ -18,7 +18,14 @@ def candidate_roots() -> list[Path]:
 
 
 def data_root() -> Path:
-    """The first existing data root; the environment variable wins even if empty of datasets."""
+    """The first existing data root; the environment variable wins even if empty of datasets,
+    and a variable naming no folder is an error (not a silent fall-back to another root)."""
+    if os.environ.get(ENV_VAR) and not candidate_roots()[0].is_dir():
+        raise FileNotFoundError(
+            f"{ENV_VAR}={os.environ[ENV_VAR]} is not a folder. Point it at your data folder, "
+            f"unset it to use ./data or ../shared/data, or run `affectrl data download` to "
+            "fetch the datasets into it."
+        )
     for root in candidate_roots():
         if root.is_dir():
             return root.resolve()

@@ -27,6 +27,17 @@ import json
 from pathlib import Path
 
 QUALITY_FILE = "quality.safetensors"
+AGENT_KEYS = (  # the `agent:` settings this stage reads (see above)
+    "train",
+    "iterations",
+    "batch_size",
+    "curriculum",
+    "reward",
+    "joint_iterations",
+    "joint_lr",
+    "quality_steps",
+    "plot_grid",
+)
 DETECTOR_STEPS = 300  # the mismatch detector's training steps when the state reads it
 
 

@@ -15,6 +15,7 @@ Folder layout (runs/<name>/seed-<k>/):
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import random
 import time
@@ -31,7 +32,7 @@ from ..config import merge, reads_as_number
 from ..eval.metrics import classification_metrics
 from ..io import atomic_write, write_json
 from ..models import build_model
-from .agent_stage import restore_agent, run_agent_stage, wants_agent_stage
+from .agent_stage import AGENT_KEYS, restore_agent, run_agent_stage, wants_agent_stage
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from .data import Batches, dataset_for, modalities_for, standardizer
 from .tuning import tune_fixed_weights
@@ -61,6 +62,17 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 SELECT_METRICS = ("accuracy", "weighted_f1", "macro_f1")
+# The settings each closed part of a config may hold: a key outside these is a typo that would
+# otherwise train silently with the default. (Component options, e.g. model.fusion.hidden, are
+# checked against the component's constructor when the model is built.)
+KNOWN_KEYS: dict[str, tuple[str, ...]] = {
+    "": (*DEFAULTS, "name", "dataset", "agent", "seed"),
+    "train": tuple(DEFAULTS["train"]),
+    "model": tuple(DEFAULTS["model"]),
+    "model.classifier": ("hidden", "dropout"),
+    "noise": tuple(DEFAULTS["noise"]),
+    "agent": AGENT_KEYS,
+}
 
 
 def resolve_config(config: dict, seed: int) -> dict:
@@ -77,6 +89,7 @@ def resolve_config(config: dict, seed: int) -> dict:
                     f"config section `{section}:` must be a mapping (or null for the "
                     f"defaults); got {resolved[section]!r}"
                 )
+    _check_known_keys(resolved)
     _check_train_section(resolved["train"])
     if resolved["train"]["select_metric"] not in SELECT_METRICS:
         raise ValueError(f"train.select_metric must be one of {SELECT_METRICS}")
@@ -86,6 +99,25 @@ def resolve_config(config: dict, seed: int) -> dict:
         )
     resolved["seed"] = int(seed)
     return resolved
+
+
+def _check_known_keys(config: dict) -> None:
+    """Every key of the closed sections (`KNOWN_KEYS`) is one the toolkit reads."""
+    for section, known in KNOWN_KEYS.items():
+        part = config
+        for key in filter(None, section.split(".")):
+            part = part.get(key) if isinstance(part, dict) else None
+        if not isinstance(part, dict):
+            continue
+        for key in part:
+            if key not in known:
+                where = f"{section}.{key}" if section else str(key)
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"; did you mean `{close[0]}`?" if close else ""
+                raise ValueError(
+                    f"unknown config setting `{where}`{hint} (known in "
+                    f"{'`' + section + ':`' if section else 'the top level'}: {', '.join(known)})"
+                )
 
 
 def _check_train_section(train: dict) -> None:
