@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from affectrl.cli import main
 
 TABLE = """dialogue_id,order,speaker,label,split,text
@@ -33,6 +35,17 @@ def test_extract_errors_are_clear(tmp_path, capsys):
     assert "unknown encoder 'bert' for text" in capsys.readouterr().err
     assert main(["extract", f"byo:{tmp_path / 'toy'}", "--modality", "audio"]) == 1
     assert "has no audio media files" in capsys.readouterr().err
+
+
+def test_a_misspelt_modality_in_a_config_names_the_known_ones(tmp_path):
+    from affectrl.data.registry import load_dataset
+    from affectrl.train.data import attach_configured_features
+
+    (tmp_path / "toy").mkdir()
+    (tmp_path / "toy" / "utterances.csv").write_text(TABLE)
+    ds = load_dataset(f"byo:{tmp_path / 'toy'}")
+    with pytest.raises(ValueError, match="unknown modality 'txt'; known: text, audio, visual"):
+        attach_configured_features(ds, {"txt": "minilm"})
 
 
 def test_extract_imports_only_its_own_command_module():

@@ -38,6 +38,8 @@ def key_settings(encoder: Encoder, transform: RawTransform | None) -> dict[str, 
 
 def modality_inputs(ds: DialogueDataset, modality: str) -> tuple[list[str], list[Any]]:
     """All utterance ids and their raw inputs (texts or media paths), in dataset order."""
+    if modality != "text" and modality not in MEDIA_KEYS:
+        raise ValueError(f"unknown modality {modality!r}; known: text, {', '.join(MEDIA_KEYS)}")
     where = ds.source[0] if ds.source else ds.name
     ids: list[str] = []
     items: list[Any] = []
