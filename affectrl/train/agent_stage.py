@@ -27,17 +27,17 @@ import json
 from pathlib import Path
 
 QUALITY_FILE = "quality.safetensors"
-AGENT_KEYS = (  # the `agent:` settings this stage reads (see above)
-    "train",
-    "iterations",
-    "batch_size",
-    "curriculum",
-    "reward",
-    "joint_iterations",
-    "joint_lr",
-    "quality_steps",
-    "plot_grid",
-)
+AGENT_DEFAULTS = {  # the `agent:` settings, as documented above
+    "train": False,
+    "iterations": 200,
+    "batch_size": 16,
+    "curriculum": "curriculum-standard",
+    "reward": {},
+    "joint_iterations": 0,
+    "joint_lr": 1e-4,
+    "quality_steps": None,
+    "plot_grid": "quick",
+}
 DETECTOR_STEPS = 300  # the mismatch detector's training steps when the state reads it
 
 
@@ -66,8 +66,8 @@ def run_agent_stage(
         train_fusion_agent,
     )
 
-    agent = config["agent"]
-    steps = agent.get("quality_steps")
+    agent = {**AGENT_DEFAULTS, **config["agent"]}
+    steps = agent["quality_steps"]
     if steps is None:
         steps = DETECTOR_STEPS if model.fusion.signals == "full" else 0
     # on the scale the model reads (the run's standardisation, if any), as the curriculum
@@ -75,13 +75,13 @@ def run_agent_stage(
     quality.save(run_dir / QUALITY_FILE)
     model.fusion.quality = quality
     settings = AgentTrainConfig(
-        iterations=int(agent.get("iterations", 200)),
-        batch_size=int(agent.get("batch_size", 16)),
-        curriculum=agent.get("curriculum", "curriculum-standard"),
+        iterations=int(agent["iterations"]),
+        batch_size=int(agent["batch_size"]),
+        curriculum=agent["curriculum"],
         seed=int(config["seed"]),
-        reward=RewardConfig(**agent.get("reward", {})),
-        joint_iterations=int(agent.get("joint_iterations", 0)),
-        joint_lr=float(agent.get("joint_lr", 1e-4)),
+        reward=RewardConfig(**agent["reward"]),
+        joint_iterations=int(agent["joint_iterations"]),
+        joint_lr=float(agent["joint_lr"]),
     )
     stats = train_batches.feature_stats()
     history = train_fusion_agent(
@@ -93,7 +93,7 @@ def run_agent_stage(
         else []
     )
     write_fusion_plots(
-        model, ds, run_dir, agent.get("plot_grid", "quick"), transform=train_batches.transform
+        model, ds, run_dir, agent["plot_grid"], transform=train_batches.transform
     )
     return {
         "iterations": len(history),

@@ -32,7 +32,7 @@ from ..config import merge, reads_as_number
 from ..eval.metrics import classification_metrics
 from ..io import atomic_write, write_json
 from ..models import build_model
-from .agent_stage import AGENT_KEYS, restore_agent, run_agent_stage, wants_agent_stage
+from .agent_stage import AGENT_DEFAULTS, restore_agent, run_agent_stage, wants_agent_stage
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from .data import Batches, dataset_for, modalities_for, standardizer
 from .tuning import tune_fixed_weights
@@ -71,7 +71,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "model": tuple(DEFAULTS["model"]),
     "model.classifier": ("hidden", "dropout"),
     "noise": tuple(DEFAULTS["noise"]),
-    "agent": AGENT_KEYS,
+    "agent": tuple(AGENT_DEFAULTS),
 }
 
 
