@@ -330,6 +330,25 @@ def test_zero_fixed_weights_never_give_a_zero_fusion():
     assert (w[3] == 0).all()  # nothing present
 
 
+def test_a_uniform_prior_leaves_the_weighting_to_the_decision():
+    ds = _dataset()
+    fixed = torch.tensor([0.0, 0.0, 1.0])
+    decision = torch.tensor([[0.6, 0.3, 0.1], [0.6, 0.3, 0.1]])
+    mask = torch.tensor([[1, 1, 1], [1, 0, 1]], dtype=torch.bool)
+    residual = _model(ds).fusion
+    residual.fixed_weights.copy_(fixed)
+    assert torch.allclose(residual.from_decision(decision, mask)[0], fixed)
+    uniform = build_model(
+        {"fusion": {"name": "agent", "hidden": 8, "prior": "uniform"}}, DIMS, 2, 1
+    ).fusion
+    uniform.fixed_weights.copy_(fixed)
+    w = uniform.from_decision(decision, mask)
+    assert torch.allclose(w[0], decision[0])
+    assert torch.allclose(w[1], torch.tensor([6 / 7, 0.0, 1 / 7]))
+    with pytest.raises(ValueError, match="unknown fusion agent prior 'dev'"):
+        build_model({"fusion": {"name": "agent", "prior": "dev"}}, DIMS, 2, 1)
+
+
 def test_both_agents_compose_in_one_model(tmp_path):
     """configs/mosi_both_agents.yaml: the fusion agent in front of COGMEN with the graph agent's
     edge scorer, on real MOSI; `graph-explain` and `eval` of the run use the trained policy."""

@@ -14,7 +14,8 @@ heads) whose weights come from a *decider* reading a reliability state per utter
         "confidence": missing flag and head entropy only (the no-quality ablation);
     across modalities: 1 where the heads of a pair agree on the arg-max class.
 
-The decider's output re-weights the dev-tuned fixed weights per utterance (`from_decision`).
+The decider's output re-weights the dev-tuned fixed weights per utterance (`from_decision`), or,
+with `prior="uniform"`, is the weighting itself (for a dev split too unreliable to tune on).
 The decider is the RL policy (`DirichletPolicy`, trained by PPO with the backbone frozen) or,
 for the ablation that tells RL from the state, a softmax gate trained by gradient on the same
 state. Before a decider is trained (the supervised warm-up) the fusion behaves like the
@@ -36,6 +37,7 @@ from .fusion import FUSIONS, FusionOutput, WeightedFusion, masked_normalise
 
 STATE_CLIP = 10.0
 SIGNALS = ("fast", "full", "confidence")
+PRIORS = ("fixed", "uniform")
 PRIOR_FLOOR = 1e-9
 
 
@@ -65,7 +67,8 @@ class AgentFusion(WeightedFusion):
 
     `drop` gives the RL policy a Bernoulli keep/drop decision per modality besides its Dirichlet
     weights (`DirichletPolicy`): the Dirichlet mean alone cannot go below
-    1 / sum(alpha) on a modality that is pure noise.
+    1 / sum(alpha) on a modality that is pure noise. `prior` is what the decision re-weights
+    (`from_decision`): "fixed" (default) the dev-tuned fixed weights, "uniform" nothing.
     """
 
     def __init__(
@@ -77,11 +80,14 @@ class AgentFusion(WeightedFusion):
         signals: str = "fast",
         decider_hidden: int = 64,
         drop: bool = False,
+        prior: str = "fixed",
     ):
         if len(dims) < 2:
             raise ValueError(f"the fusion agent weighs two or more modalities; got {list(dims)}")
+        if prior not in PRIORS:
+            raise ValueError(f"unknown fusion agent prior {prior!r}; known: {PRIORS}")
         super().__init__(dims, num_classes, hidden, dropout, weighting="fixed")
-        self.decider_hidden, self.drop = decider_hidden, drop
+        self.decider_hidden, self.drop, self.prior = decider_hidden, drop, prior
         m = len(dims)
         pairs = list(combinations(range(m), 2))
         # index pairs of modalities for the agreement channels (derived, not saved)
@@ -110,14 +116,19 @@ class AgentFusion(WeightedFusion):
 
     def from_decision(self, decision: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Decider output a [..., M] on the simplex (or any positive multiple) -> weights
-        proportional to a * fixed_weights over the present modalities (mask [..., M]).
+        proportional to a * fixed_weights over the present modalities (mask [..., M]); with
+        prior "uniform", proportional to a.
 
-        The decider re-weights the dev-tuned fixed weights per utterance (a residual policy):
-        a uniform decision reproduces the fixed-weights baseline, so the agent starts from the
-        best fixed fusion and learns where to depart from it. Fixed weights are floored at
-        PRIOR_FLOOR, so where every present modality has fixed weight 0 the decision alone
-        decides (never a zero vector); elsewhere the floor moves weights by < 1e-8.
+        By default the decider re-weights the dev-tuned fixed weights per utterance (a residual
+        policy): a uniform decision reproduces the fixed-weights baseline, so the agent starts
+        from the best fixed fusion and learns where to depart from it. Fixed weights are floored
+        at PRIOR_FLOOR, so where every present modality has fixed weight 0 the decision alone
+        decides (never a zero vector); elsewhere the floor moves weights by < 1e-8. Where dev
+        tuning is unreliable (a leaky dev split), the residual policy inherits its errors: the
+        "uniform" prior leaves the weighting to the decider alone.
         """
+        if self.prior == "uniform":
+            return masked_normalise(decision, mask)
         return masked_normalise(decision * self.fixed_weights.clamp_min(PRIOR_FLOOR), mask)
 
     def state(

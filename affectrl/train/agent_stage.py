@@ -92,9 +92,7 @@ def run_agent_stage(
         if settings.joint_iterations > 0
         else []
     )
-    write_fusion_plots(
-        model, ds, run_dir, agent["plot_grid"], transform=train_batches.transform
-    )
+    write_fusion_plots(model, ds, run_dir, agent["plot_grid"], transform=train_batches.transform)
     return {
         "iterations": len(history),
         "final_reward": history[-1]["reward"] if history else None,
