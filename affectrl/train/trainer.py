@@ -69,7 +69,7 @@ KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "": (*DEFAULTS, "name", "dataset", "agent", "seed"),
     "train": tuple(DEFAULTS["train"]),
     "model": tuple(DEFAULTS["model"]),
-    "model.classifier": ("hidden", "dropout"),
+    "model.classifier": tuple(DEFAULTS["model"]["classifier"]),
     "noise": tuple(DEFAULTS["noise"]),
     "agent": tuple(AGENT_DEFAULTS),
 }
