@@ -10,7 +10,7 @@ and the RAVDESS raw-audio path.
    channels for detecting the substituted utterances (positives) among the clean cell's and the
    substitution cells' other utterances.
 3. RAVDESS: eGeMAPS (88 functionals) + standardised logistic regression, trained on clean
-   actors 1-6, tested on actors 7-8 clean and with raw white noise at 20, 10, 0 dB (and babble
+   actors 1-12, tested on actors 13-16 clean and with raw white noise at 20, 10, 0 dB (and babble
    at 0 dB from the training actors' speech) added before extraction.
 
 Run from the repository root: `python benchmarks/robustness.py --seeds 5`. Last line: JSON.
@@ -189,7 +189,7 @@ def ravdess_part(args) -> dict[str, float]:
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=5000))
     clf.fit(features(train_ids, train_paths), y_train)
     out = {"ravdess_acc_clean": float(clf.score(features(test_ids, test_paths), y_test))}
-    print("\nRAVDESS eGeMAPS + logistic regression (train actors 1-6, test 7-8)")
+    print("\nRAVDESS eGeMAPS + logistic regression (train actors 1-12, test 13-16)")
     print(f"  clean                 {100 * out['ravdess_acc_clean']:.2f}")
     conditions = [("white", snr) for snr in (20, 10, 0)] + [("babble", 0)]
     for kind, snr in conditions:

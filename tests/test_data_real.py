@@ -16,7 +16,7 @@ def test_counts_match_data_md(capsys):
     assert rows["iemocap6"][7] == "1623"
     assert rows["meld7"][3:8] == ["9989", "/", "1109", "/", "2610"]
     assert rows["mosi"][1:3] == ["93", "2199"]
-    assert rows["ravdess"][2] == "480"
+    assert rows["ravdess"][2] == "960"
 
 
 def test_iemocap_order_and_labels(data_root):

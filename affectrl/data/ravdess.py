@@ -1,7 +1,7 @@
 """RAVDESS emotional speech (raw 16 kHz WAV). Each actor is one "dialogue" of their 60 files.
 
 File name `03-01-EE-II-SS-RR-AA.wav`: EE emotion, II intensity, SS statement, RR repetition,
-AA actor. Speaker-independent split: train actors 1-6, test actors 7-8 (no dev split).
+AA actor. Speaker-independent split: train actors 1-12, test actors 13-16 (no dev split).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .types import Dialogue, DialogueDataset
 from .validate import check_dialogue
 
 LABELS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
-TRAIN_ACTORS = range(1, 7)
+TRAIN_ACTORS = range(1, 13)
 NAME = re.compile(r"^03-01-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})\.wav$")
 
 
