@@ -36,12 +36,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from affectrl.config import apply_overrides, load_config  # noqa: E402
-from affectrl.io import atomic_write, write_json  # noqa: E402
-from affectrl.noise.grid import run_grid  # noqa: E402
-from affectrl.noise.quality import QualityEstimator  # noqa: E402
-from affectrl.rl.env import FusionEnv, sb3_weights, train_sb3  # noqa: E402
-from affectrl.rl.fusion_trainer import (  # noqa: E402
+from affectrl.agents.fusion.env import FusionEnv, sb3_weights, train_sb3  # noqa: E402
+from affectrl.agents.fusion.quality import QualityEstimator  # noqa: E402
+from affectrl.agents.fusion.trainer import (  # noqa: E402
     AgentTrainConfig,
     RewardConfig,
     fine_tune_jointly,
@@ -50,6 +47,9 @@ from affectrl.rl.fusion_trainer import (  # noqa: E402
     train_fusion_agent,
     train_gradient_gate,
 )
+from affectrl.config import apply_overrides, load_config  # noqa: E402
+from affectrl.io import atomic_write, write_json  # noqa: E402
+from affectrl.noise.grid import run_grid  # noqa: E402
 from affectrl.train import Run, resolve_config  # noqa: E402
 from affectrl.train.checkpoint import load_weights  # noqa: E402
 from affectrl.train.data import Batches  # noqa: E402

@@ -29,9 +29,10 @@ from sklearn.metrics import f1_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from affectrl.agents.graph.methods import GRAPH_METHODS, RL_METHODS, method_config  # noqa: E402
 from affectrl.eval.significance import paired_randomisation_test, paired_seed_tests  # noqa: E402
 from affectrl.io import write_json  # noqa: E402
-from affectrl.rl.graph_agent import GRAPH_METHODS, RL_METHODS, explain_run, method_config  # noqa: E402
+from affectrl.train.run_folder import explain_run  # noqa: E402
 from affectrl.train.trainer import Run, resolve_config  # noqa: E402
 
 # COGMEN (official hyper-parameters: lr 1e-4, batch 32, hidden 100, dropout 0.5, window 5/5)

@@ -38,10 +38,12 @@ from sklearn.preprocessing import StandardScaler
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's affectrl
 
+from affectrl.agents.fusion.quality import QUALITY_CHANNELS, QualityEstimator  # noqa: E402
 from affectrl.config import load_config  # noqa: E402
 from affectrl.data import DialogueBatch, DialogueDataset, load_dataset  # noqa: E402
 from affectrl.features import extract_items  # noqa: E402
 from affectrl.noise import build  # noqa: E402
+from affectrl.noise.audio import estimate_snr_db  # noqa: E402
 from affectrl.noise.feature import FEATURE_KINDS, FeatureStats  # noqa: E402
 from affectrl.noise.grid import (  # noqa: E402
     corrupted_batches,
@@ -52,7 +54,6 @@ from affectrl.noise.grid import (  # noqa: E402
     write_grid,
 )
 from affectrl.noise.protocols import get_grid  # noqa: E402
-from affectrl.noise.quality import QUALITY_CHANNELS, QualityEstimator, estimate_snr_db  # noqa: E402
 from affectrl.train import Run, resolve_config  # noqa: E402
 from affectrl.train.checkpoint import load_weights  # noqa: E402
 from affectrl.train.data import standardizer  # noqa: E402

@@ -13,12 +13,10 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from affectrl.data import Dialogue, DialogueDataset, collate
-from affectrl.models import build_model
-from affectrl.noise.feature import FeatureStats, build_feature_corruption
-from affectrl.noise.quality import QUALITY_CHANNELS, QualityEstimator
-from affectrl.rl.env import FusionEnv
-from affectrl.rl.fusion_trainer import (
+from affectrl.agents.fusion.env import FusionEnv
+from affectrl.agents.fusion.ppo import PPOConfig
+from affectrl.agents.fusion.quality import QUALITY_CHANNELS, QualityEstimator
+from affectrl.agents.fusion.trainer import (
     AgentTrainConfig,
     RewardConfig,
     fine_tune_jointly,
@@ -27,7 +25,9 @@ from affectrl.rl.fusion_trainer import (
     train_gradient_gate,
     utterance_rewards,
 )
-from affectrl.rl.ppo import PPOConfig
+from affectrl.data import Dialogue, DialogueDataset, collate
+from affectrl.models import build_model
+from affectrl.noise.feature import FeatureStats, build_feature_corruption
 from affectrl.train.data import Batches
 
 DIMS = {"text": 6, "audio": 4, "visual": 5}
@@ -352,9 +352,9 @@ def test_a_uniform_prior_leaves_the_weighting_to_the_decision():
 def test_both_agents_compose_in_one_model(tmp_path):
     """configs/mosi_both_agents.yaml: the fusion agent in front of COGMEN with the graph agent's
     edge scorer, on real MOSI; `graph-explain` and `eval` of the run use the trained policy."""
+    from affectrl.agents.graph.policies import EdgeScorerGraph
     from affectrl.cli import main
-    from affectrl.commands.eval_cmd import load_run
-    from affectrl.models.learned_graph import EdgeScorerGraph
+    from affectrl.train.run_folder import load_run
 
     config = Path(__file__).resolve().parents[1] / "configs" / "mosi_both_agents.yaml"
     runs = tmp_path / "runs"
@@ -369,7 +369,7 @@ def test_both_agents_compose_in_one_model(tmp_path):
     assert main(["eval", str(seed_dir)]) == 0
     again = json.loads((seed_dir / "eval.json").read_text())
     assert again["test"]["accuracy"] == metrics["test"]["accuracy"]
-    _, model, _ = load_run(seed_dir)
+    model = load_run(seed_dir).model
     assert model.fusion.mode == "policy" and isinstance(model.context.graph, EdgeScorerGraph)
 
 

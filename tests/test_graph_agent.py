@@ -9,22 +9,21 @@ import torch
 from sklearn.metrics import f1_score
 from torch_geometric.nn import RGCNConv
 
-from affectrl.data import Dialogue, collate
-from affectrl.models import build_model
-from affectrl.models.graph import WindowGraph
-from affectrl.models.learned_graph import (
-    EdgeScorerGraph,
-    WeightedRGCNConv,
-    WindowSelectorGraph,
-    dialogue_weighted_f1,
-)
-from affectrl.rl.graph_agent import (
-    GRAPH_METHODS,
+from affectrl.agents.graph.explain import (
     collect_graphs,
-    method_config,
     plot_dialogue_graph,
     plot_window_histograms,
 )
+from affectrl.agents.graph.methods import GRAPH_METHODS, method_config
+from affectrl.agents.graph.policies import (
+    EdgeScorerGraph,
+    WindowSelectorGraph,
+    dialogue_weighted_f1,
+)
+from affectrl.data import Dialogue, collate
+from affectrl.models import build_model
+from affectrl.models.graph import WindowGraph
+from affectrl.models.layers import WeightedRGCNConv
 
 
 def _toy(batch=3, length=(9, 6, 12), speakers=2, dim=8, seed=0):

@@ -11,12 +11,12 @@ import yaml
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
+from affectrl.agents.fusion.quality import QUALITY_CHANNELS, QualityEstimator
 from affectrl.cli import main
 from affectrl.data import load_dataset
 from affectrl.noise import FeatureStats, build_feature_corruption
 from affectrl.noise.grid import run_grid, split_batches, write_grid
 from affectrl.noise.protocols import PROTOCOLS, get_grid, get_protocol
-from affectrl.noise.quality import QUALITY_CHANNELS, QualityEstimator
 
 CH = {name: k for k, name in enumerate(QUALITY_CHANNELS)}
 

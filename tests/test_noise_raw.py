@@ -7,8 +7,7 @@ import pytest
 import soundfile as sf
 
 from affectrl.noise import build, spec_key
-from affectrl.noise.audio import measure_snr_db
-from affectrl.noise.quality import estimate_snr_db
+from affectrl.noise.audio import estimate_snr_db, measure_snr_db
 
 
 @pytest.fixture(scope="module")

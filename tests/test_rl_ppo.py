@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from affectrl.rl.policy import DirichletPolicy
-from affectrl.rl.ppo import PPOConfig, Rollout, act, ppo_update
+from affectrl.agents.fusion.policy import DirichletPolicy
+from affectrl.agents.fusion.ppo import PPOConfig, Rollout, act, ppo_update
 
 
 def _bandit(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,9 +15,9 @@ from pathlib import Path
 from ..config import apply_overrides, load_config
 from ..io import write_json
 from ..report import build_report
-from ..rl.graph_agent import explain_run
 from ..train import format_summary, train_seeds
-from .eval_cmd import grid_seed_dir, seed_dirs
+from ..train.run_folder import explain_run, seed_dirs
+from .eval_cmd import grid_seed_dir
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

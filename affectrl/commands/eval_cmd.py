@@ -6,12 +6,11 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from ..eval.metrics import SUMMARY_KEYS, mean_std
 from ..io import write_json
-from ..train import Run, evaluate
-from ..train.checkpoint import load_weights
+from ..train import evaluate
+from ..train.run_folder import load_run, read_config, seed_dirs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,27 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=cmd_eval)
 
 
-def seed_dirs(run_dir: Path) -> list[Path]:
-    if (run_dir / "config.yaml").is_file():
-        return [run_dir]
-    found = sorted(p for p in run_dir.glob("seed-*") if (p / "config.yaml").is_file())
-    if not found:
-        raise FileNotFoundError(f"{run_dir}: no config.yaml here nor in seed-*/ folders")
-    return found
-
-
-def load_run(seed_dir: Path):
-    """(dataset, model with the run's chosen weights in eval mode, splits) of a finished run."""
-    config = yaml.safe_load((seed_dir / "config.yaml").read_text())
-    ds, model, splits = Run(config, seed_dir, progress=False).build()
-    state, _ = load_weights(seed_dir / "model.safetensors")
-    model.load_state_dict(state)
-    return ds, model.eval(), splits
-
-
 def evaluate_seed_dir(seed_dir: Path) -> dict:
     """Metrics of the saved weights on dev and test; written to seed_dir/eval.json."""
-    ds, model, splits = load_run(seed_dir)
+    ds, model, splits, *_ = load_run(seed_dir)
     results = {s: evaluate(model, splits[s].in_order(), ds.label_names)[0] for s in ("dev", "test")}
     write_json(seed_dir / "eval.json", results)
     return results
@@ -80,8 +61,8 @@ def grid_seed_dir(
     from ..noise.grid import format_table, run_grid, write_grid
 
     if seed is None:
-        seed = int(yaml.safe_load((seed_dir / "config.yaml").read_text())["seed"])
-    ds, model, splits = load_run(seed_dir)
+        seed = int(read_config(seed_dir)["seed"])
+    ds, model, splits, *_ = load_run(seed_dir)
     transform = splits["train"].transform  # the run's input standardisation, if any
 
     def predict(batch):  # corrupt first, then standardise as in training

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_graph_explain(args: argparse.Namespace) -> int:
-    from ..rl.graph_agent import explain_run
+    from ..train.run_folder import explain_run
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "model.safetensors").is_file():

@@ -1,15 +1,17 @@
-"""Models: fusion (per utterance) -> context model (per dialogue) -> classifier."""
+"""Models: fusion (per utterance) -> context model (per dialogue) -> classifier.
 
-from .agent_fusion import AgentFusion
+The supervised building blocks; the RL decision-makers that plug into them (the fusion agent, the
+learned context graphs) live in `affectrl.agents`.
+"""
+
 from .context import CONTEXTS, BiLSTMContext, COGMENContext, NoContext
 from .erc import Classifier, ERCModel, LateFusionModel, ModelOutput, build_model
 from .fusion import FUSIONS, ConcatFusion, FusionOutput, WeightedFusion
 from .graph import GRAPHS, ContextGraph, GraphEdges, WindowGraph, build_graph
-from .learned_graph import EdgeScorerGraph, PolicyGraph, WeightedRGCNConv, WindowSelectorGraph
+from .layers import WeightedRGCNConv
 
 __all__ = [
     "CONTEXTS",
-    "AgentFusion",
     "FUSIONS",
     "GRAPHS",
     "BiLSTMContext",
@@ -17,18 +19,15 @@ __all__ = [
     "Classifier",
     "ConcatFusion",
     "ContextGraph",
-    "EdgeScorerGraph",
     "ERCModel",
     "FusionOutput",
     "GraphEdges",
     "LateFusionModel",
     "ModelOutput",
     "NoContext",
-    "PolicyGraph",
     "WeightedFusion",
     "WeightedRGCNConv",
     "WindowGraph",
-    "WindowSelectorGraph",
     "build_graph",
     "build_model",
 ]

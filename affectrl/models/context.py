@@ -12,7 +12,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch_geometric.nn import FastRGCNConv, RGCNConv, TransformerConv
 
 from .graph import ContextGraph, build_graph, num_relations
-from .learned_graph import WeightedRGCNConv
+from .layers import WeightedRGCNConv
 
 
 class NoContext(nn.Module):

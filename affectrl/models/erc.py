@@ -45,7 +45,7 @@ class ERCModel(nn.Module):
     Loss: NLL of log_softmax(logits) (= cross-entropy) plus `unimodal_loss_weight` times the mean
     cross-entropy of the unimodal heads over present modalities, plus the
     `auxiliary_loss(logits [N, C], labels [N], utterance_mask [B, T])` of every sub-module that has
-    one (the RL graph policies of affectrl/models/learned_graph.py).
+    one (the RL graph policies of affectrl/agents/graph/policies.py).
     """
 
     def __init__(

@@ -28,6 +28,27 @@ def measure_snr_db(clean: np.ndarray, corrupted: np.ndarray) -> float:
     return 10 * math.log10(power(clean) / power(np.asarray(corrupted, np.float64) - clean))
 
 
+def estimate_snr_db(
+    wave: np.ndarray, sr: int, frame_ms: float = 20.0, quantile: float = 0.1
+) -> float:
+    """Blind SNR estimate of a speech waveform in dB (no clean reference).
+
+    The noise power is the mean power of the quietest `quantile` of `frame_ms` frames (pauses
+    carry only noise); SNR = 10*log10((P_total - P_noise) / P_noise), clipped to [-30, 60].
+    """
+    wave = np.asarray(wave, np.float64)
+    frame = max(1, round(frame_ms * sr / 1000))
+    n = len(wave) // frame
+    if n < 2:
+        raise ValueError(f"waveform too short for SNR estimation ({len(wave)} samples)")
+    powers = np.sort(np.mean(wave[: n * frame].reshape(n, frame) ** 2, axis=1))
+    p_noise = powers[: max(1, int(quantile * n))].mean()
+    p_total = powers.mean()
+    if p_noise <= 0:
+        return 60.0
+    return float(np.clip(10 * np.log10(max(p_total - p_noise, 1e-12) / p_noise), -30.0, 60.0))
+
+
 def mix_at_snr(wave: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
     """wave + noise scaled so that the global SNR is exactly `snr_db` (float32 out)."""
     p_signal, p_noise = power(wave), power(noise)

@@ -28,11 +28,12 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from .. import agents  # noqa: F401  (registers the agent fusion and the learned graphs)
+from ..agents.fusion.stage import AGENT_DEFAULTS, restore_agent, run_agent_stage, wants_agent_stage
 from ..config import merge, reads_as_number
 from ..eval.metrics import classification_metrics
 from ..io import atomic_write, write_json
 from ..models import build_model
-from .agent_stage import AGENT_DEFAULTS, restore_agent, run_agent_stage, wants_agent_stage
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from .data import Batches, dataset_for, modalities_for, standardizer
 from .tuning import tune_fixed_weights

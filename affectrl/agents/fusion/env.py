@@ -16,12 +16,12 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from ..data.batch import DialogueBatch
-from ..models.agent_fusion import STATE_CLIP
-from ..models.erc import ERCModel
-from ..noise.feature import FeatureStats
-from ..noise.protocols import get_curriculum
-from .fusion_trainer import RewardConfig, class_weights, utterance_rewards
+from ...data.batch import DialogueBatch
+from ...models.erc import ERCModel
+from ...noise.feature import FeatureStats
+from ...noise.protocols import get_curriculum
+from .model import STATE_CLIP
+from .trainer import RewardConfig, class_weights, utterance_rewards
 
 LOGIT_SCALE = 5.0
 

@@ -34,54 +34,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import scatter
 
-from .graph import GRAPHS, ContextGraph, GraphEdges, WindowGraph
+from ...models.graph import GRAPHS, ContextGraph, GraphEdges, WindowGraph
 
 WHOLE = -1
-
-
-class WeightedRGCNConv(MessagePassing):
-    """RGCN (Schlichtkrull et al. 2018) whose messages are scaled by an edge weight.
-
-    PyG's `RGCNConv` takes no edge weights, so soft (probability-weighted) edges could not pass
-    their gradient to the edge scorer through it; this layer is the same computation with a weight
-    per message:
-
-        out_t = W_root x_t + b + sum_r  1/|N_r(t)|  sum_{s in N_r(t)} w_st * W_r x_s
-
-    With every w = 1 it equals `RGCNConv` (mean aggregation per relation, no bases). x [N, in],
-    edge_index [2, E] (source, target), edge_type [E], edge_weight [E] or None -> [N, out].
-    Messages are computed as x @ W_r once per (node, relation), then gathered per edge.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, num_relations: int):
-        super().__init__(aggr="add", node_dim=0)
-        self.num_relations, self.out_channels = num_relations, out_channels
-        self.weight = nn.Parameter(torch.empty(num_relations, in_channels, out_channels))
-        self.root = nn.Parameter(torch.empty(in_channels, out_channels))
-        self.bias = nn.Parameter(torch.zeros(out_channels))
-        nn.init.xavier_uniform_(self.weight)
-        nn.init.xavier_uniform_(self.root)
-
-    def forward(self, x, edge_index, edge_type, edge_weight=None):
-        n, r = x.shape[0], self.num_relations
-        per_relation = torch.einsum("ni,rio->nro", x, self.weight).reshape(n * r, -1)
-        src, dst = edge_index
-        slot = dst * r + edge_type
-        count = torch.bincount(slot, minlength=n * r).clamp_min(1)[slot].to(x.dtype)
-        scale = 1.0 / count if edge_weight is None else edge_weight / count
-        out = self.propagate(
-            torch.stack([src * r + edge_type, dst]),
-            x=(per_relation, None),
-            scale=scale,
-            size=(n * r, n),
-        )
-        return out + x @ self.root + self.bias
-
-    def message(self, x_j, scale):
-        return x_j * scale.unsqueeze(-1)
 
 
 def flat_layout(utterance_mask: torch.Tensor, speakers: torch.Tensor):

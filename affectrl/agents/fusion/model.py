@@ -7,7 +7,7 @@ heads) whose weights come from a *decider* reading a reliability state per utter
         by `signals`:
         "fast" (default): missing flag, head entropy, degradation (the label-free noise fraction
             of `QualityEstimator.excess_power`): a few vectorised tensor ops;
-        "full": the eight channels of `affectrl.noise.quality` (missing flag, degradation,
+        "full": the eight channels of `affectrl.agents.fusion.quality` (missing flag, degradation,
             estimated SNR / 30, log Mahalanobis distance, context deviation, cross-modal
             mismatch, head entropy, head disagreement); the mismatch MLP and the Mahalanobis
             products cost about as much as the MOSI model itself;
@@ -31,9 +31,9 @@ from itertools import combinations
 import torch
 from torch import nn
 
-from ..data.batch import IGNORE_INDEX, DialogueBatch
-from ..rl.policy import DirichletPolicy
-from .fusion import FUSIONS, FusionOutput, WeightedFusion, masked_normalise
+from ...data.batch import IGNORE_INDEX, DialogueBatch
+from ...models.fusion import FUSIONS, FusionOutput, WeightedFusion, masked_normalise
+from .policy import DirichletPolicy
 
 STATE_CLIP = 10.0
 SIGNALS = ("fast", "full", "confidence")
@@ -102,7 +102,7 @@ class AgentFusion(WeightedFusion):
     def configure_state(self, signals: str, drop: bool | None = None) -> None:
         """Choose the state's reliability signals (see the module docstring) and whether the
         policy has a drop head (None: as before); the deciders are rebuilt to fit."""
-        from ..noise.quality import QUALITY_CHANNELS
+        from .quality import QUALITY_CHANNELS
 
         if signals not in SIGNALS:
             raise ValueError(f"unknown fusion agent signals {signals!r}; known: {SIGNALS}")
@@ -174,7 +174,7 @@ class AgentFusion(WeightedFusion):
 
     def state_channels(self) -> list[str]:
         """Names of the state's S channels, e.g. "audio.degradation" or "text=visual"."""
-        from ..noise.quality import QUALITY_CHANNELS
+        from .quality import QUALITY_CHANNELS
 
         signals = {
             "full": list(QUALITY_CHANNELS),

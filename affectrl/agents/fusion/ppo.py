@@ -3,8 +3,8 @@
 Why not Stable-Baselines3's PPO for training: our decision is made for every utterance of a
 batch at once (thousands of one-step episodes per update), its reward couples neighbouring
 utterances (the instability term), and the action lives on the simplex (a Dirichlet, which SB3
-does not offer). `affectrl.rl.env` still exposes the same decision as a Gymnasium environment so
-SB3's PPO can train a policy on it for comparison.
+does not offer). `affectrl.agents.fusion.env` still exposes the same decision as a Gymnasium
+environment so SB3's PPO can train a policy on it for comparison.
 
 With one-step episodes the return is the reward, and the advantage is reward - value.
 """

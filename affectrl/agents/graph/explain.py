@@ -1,46 +1,19 @@
-"""The graph agent (issue #6) around a trained run: its configs and what it chose, drawn.
+"""What a trained context graph kept: per dialogue its edges and windows on the test split,
+drawn as PNGs (the arcs over one dialogue, the window used by position and speaker change).
 
-The agent itself is a `ContextGraph` (affectrl/models/learned_graph.py) inside COGMEN's context
-model, trained by the ordinary trainer (its REINFORCE loss enters through `auxiliary_loss`).
-This module names the compared graphs (`GRAPH_METHODS`), builds a run config for one of them, and
-explains a finished run: which edges the graph keeps on the test split, per target utterance the
-window it used, drawn as PNGs in the run folder.
+Works for every context graph (COGMEN's window, the RL window selector, the edge scorers of
+`affectrl.agents.graph.policies`). For a run folder: `affectrl.train.explain_run`.
 """
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
-from ..models.graph import ContextGraph, GraphEdges
-from ..train.checkpoint import load_weights
-from ..train.trainer import Run
-
-# graph section of `model.context` for each compared method (COGMEN's context model around it)
-GRAPH_METHODS: dict[str, dict] = {
-    "cogmen": {"name": "window", "past": 5, "future": 5},
-    "full": {"name": "window", "past": -1, "future": -1},
-    # COGMEN's graph with the edge scorers' range: separates "more context" from "learned edges"
-    "window10": {"name": "window", "past": 10, "future": 10},
-    "soft_adjacency": {"name": "edge_scorer", "mode": "soft", "max_range": 10},
-    "rl_window": {"name": "window_selector"},
-    "rl_hard": {"name": "edge_scorer", "mode": "rl_hard", "max_range": 10},
-    "rl_soft": {"name": "edge_scorer", "mode": "rl_soft", "max_range": 10},
-}
-RL_METHODS = ("rl_window", "rl_hard", "rl_soft")
-
-
-def method_config(base: dict, method: str) -> dict:
-    """`base` (a COGMEN config) with its context graph replaced by `method`'s."""
-    if method not in GRAPH_METHODS:
-        raise ValueError(f"unknown graph method {method!r}; known: {sorted(GRAPH_METHODS)}")
-    config = copy.deepcopy(base)
-    config["model"]["context"]["graph"] = dict(GRAPH_METHODS[method])
-    return config
+from ...io import write_json
+from ...models.graph import ContextGraph, GraphEdges
 
 
 def collect_graphs(model: torch.nn.Module, batches) -> list[dict]:
@@ -187,25 +160,22 @@ def plot_window_histograms(records: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def explain_run(run_dir: str | Path, dialogue_id: str | None = None) -> dict:
-    """Draw a finished run's test graphs into run_dir: graph_dialogue.png (the given dialogue, or
-    the test dialogue with the most utterances) and window_hist.png; returns edge statistics
-    (edges per utterance, mean window) and writes them to run_dir/graph_stats.json."""
-    from ..io import write_json
-
-    run_dir = Path(run_dir)
-    config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    ds, model, splits = Run(config, run_dir, progress=False).build()
-    state, _ = load_weights(run_dir / "model.safetensors")
-    model.load_state_dict(state)
-    records = collect_graphs(model, splits["test"].in_order())
+def explain_graphs(
+    ds, model: torch.nn.Module, test_batches, out_dir: str | Path, dialogue_id: str | None = None
+) -> dict:
+    """Draw a trained model's test graphs into out_dir: graph_dialogue.png (the given dialogue,
+    or the test dialogue with the most utterances) and window_hist.png; returns edge statistics
+    (edges per utterance, mean window) and writes them to out_dir/graph_stats.json.
+    ds: the run's dataset; test_batches: its test split (`Batches`)."""
+    out_dir = Path(out_dir)
+    records = collect_graphs(model, test_batches.in_order())
     by_id = {r["dialogue_id"]: r for r in records}
     if dialogue_id is None:
         dialogue_id = max(records, key=lambda r: len(r["speaker"]))["dialogue_id"]
     if dialogue_id not in by_id:
-        raise ValueError(f"no test dialogue {dialogue_id!r} in {run_dir}")
-    plot_dialogue_graph(by_id[dialogue_id], ds.label_names, run_dir / "graph_dialogue.png")
-    plot_window_histograms(records, run_dir / "window_hist.png")
+        raise ValueError(f"no test dialogue {dialogue_id!r} in {out_dir}")
+    plot_dialogue_graph(by_id[dialogue_id], ds.label_names, out_dir / "graph_dialogue.png")
+    plot_window_histograms(records, out_dir / "window_hist.png")
     edges = sum(len(r["src"]) for r in records)
     utterances = sum(len(r["speaker"]) for r in records)
     stats = {
@@ -215,5 +185,5 @@ def explain_run(run_dir: str | Path, dialogue_id: str | None = None) -> dict:
         "weight_sum": float(sum(r["weight"].sum() for r in records)),
         "dialogue_drawn": dialogue_id,
     }
-    write_json(run_dir / "graph_stats.json", stats)
+    write_json(out_dir / "graph_stats.json", stats)
     return stats

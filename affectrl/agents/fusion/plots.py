@@ -20,12 +20,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
-from ..data.batch import DialogueBatch  # noqa: E402
-from ..data.types import DialogueDataset  # noqa: E402
-from ..io import atomic_write  # noqa: E402
-from ..noise.feature import FeatureStats, build_feature_corruption  # noqa: E402
-from ..noise.grid import corrupted_batches, split_batches  # noqa: E402
-from ..noise.protocols import get_grid  # noqa: E402
+from ...data.batch import DialogueBatch  # noqa: E402
+from ...data.types import DialogueDataset  # noqa: E402
+from ...io import atomic_write  # noqa: E402
+from ...noise.feature import FeatureStats, build_feature_corruption  # noqa: E402
+from ...noise.grid import corrupted_batches, split_batches  # noqa: E402
+from ...noise.protocols import get_grid  # noqa: E402
 
 TRACE_CORRUPTION = {"name": "substitute", "modality": "text", "fraction": 0.6}
 

@@ -18,7 +18,7 @@ model weights, and PPO diagnostics go to TensorBoard (run_dir/tb, tags agent/...
       quality_steps: null             # the quality estimator's detector training steps;
                                       # null: 300 for model.fusion.signals "full", else 0
                                       # (the "fast" and "confidence" states do not read it)
-      plot_grid: quick                # noise grid of the weight plots (affectrl.rl.fusion_plots)
+      plot_grid: quick                # noise grid of the weight plots (plots.py)
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ DETECTOR_STEPS = 300  # the mismatch detector's training steps when the state re
 
 
 def wants_agent_stage(config: dict, model) -> bool:
-    from ..models.agent_fusion import AgentFusion
+    from .model import AgentFusion
 
     agent = config.get("agent") or {}
     if not agent.get("train"):
@@ -57,9 +57,9 @@ def run_agent_stage(
 ) -> dict:
     """Fit the quality estimator, train the policy by PPO, then (joint_iterations > 0) fine-tune
     the backbone under it; leaves the fusion in policy mode."""
-    from ..noise.quality import QualityEstimator
-    from ..rl.fusion_plots import write_fusion_plots
-    from ..rl.fusion_trainer import (
+    from .plots import write_fusion_plots
+    from .quality import QualityEstimator
+    from .trainer import (
         AgentTrainConfig,
         RewardConfig,
         fine_tune_jointly,
@@ -107,7 +107,7 @@ def restore_agent(model, run_dir: Path) -> None:
     The policy reads its state by position, so a run whose recorded state channels differ from
     this version's (or that recorded none: runs from before the signal-major layout) is refused
     rather than misread."""
-    from ..noise.quality import QualityEstimator
+    from .quality import QualityEstimator
 
     run_dir = Path(run_dir)
     path = run_dir / QUALITY_FILE

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field, replace
 import torch
 from tqdm import trange
 
-from ..data.batch import DialogueBatch
-from ..models.agent_fusion import AgentFusion
-from ..models.erc import ERCModel, ModelOutput
-from ..noise.feature import FeatureStats
-from ..noise.protocols import get_curriculum
+from ...data.batch import DialogueBatch
+from ...models.erc import ERCModel, ModelOutput
+from ...noise.feature import FeatureStats
+from ...noise.protocols import get_curriculum
+from .model import AgentFusion
 from .ppo import PPOConfig, Rollout, act, ppo_update
 
 

@@ -34,18 +34,17 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from sklearn.covariance import LedoitWolf
 from torch import nn
 
-from ..data.batch import DialogueBatch, collate
-from ..data.types import DialogueDataset
-from ..io import atomic_write
-from .feature import FEATURE_KINDS, FeatureStats, Missing, Substitute
-from .spec import derive_seed
+from ...data.batch import DialogueBatch, collate
+from ...data.types import DialogueDataset
+from ...io import atomic_write
+from ...noise.feature import FEATURE_KINDS, FeatureStats, Missing, Substitute
+from ...noise.spec import derive_seed
 
 QUALITY_CHANNELS = (
     "missing",
@@ -365,24 +364,3 @@ class QualityEstimator:
 
 def _kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return (p * (p.log() - q.log())).sum(-1)
-
-
-def estimate_snr_db(
-    wave: np.ndarray, sr: int, frame_ms: float = 20.0, quantile: float = 0.1
-) -> float:
-    """Blind SNR estimate of a speech waveform in dB (no clean reference).
-
-    The noise power is the mean power of the quietest `quantile` of `frame_ms` frames (pauses
-    carry only noise); SNR = 10*log10((P_total - P_noise) / P_noise), clipped to [-30, 60].
-    """
-    wave = np.asarray(wave, np.float64)
-    frame = max(1, round(frame_ms * sr / 1000))
-    n = len(wave) // frame
-    if n < 2:
-        raise ValueError(f"waveform too short for SNR estimation ({len(wave)} samples)")
-    powers = np.sort(np.mean(wave[: n * frame].reshape(n, frame) ** 2, axis=1))
-    p_noise = powers[: max(1, int(quantile * n))].mean()
-    p_total = powers.mean()
-    if p_noise <= 0:
-        return 60.0
-    return float(np.clip(10 * np.log10(max(p_total - p_noise, 1e-12) / p_noise), -30.0, 60.0))
