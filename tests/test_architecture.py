@@ -1,4 +1,4 @@
-"""The package's layer order (docs/ARCHITECTURE.md): no module imports from a layer above its own."""
+"""The layer order of docs/ARCHITECTURE.md: no module imports from a layer above its own."""
 
 from __future__ import annotations
 
