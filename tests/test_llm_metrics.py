@@ -102,6 +102,14 @@ def test_closed_set_metrics_by_hand() -> None:
     assert result["accuracy"] == pytest.approx(0.5)
     assert result["weighted_f1"] == pytest.approx(7 / 12)
     assert result["invalid"] == 2 and result["samples"] == 4
+    # rows: gold neutral, joy, sadness, anger; columns the same + invalid
+    assert result["confusion"]["labels"] == [*labels, "invalid"]
+    assert result["confusion"]["matrix"] == [
+        [0, 0, 0, 0, 0],
+        [0, 1, 0, 0, 0],
+        [0, 0, 0, 0, 1],
+        [0, 0, 0, 1, 1],
+    ]
     with pytest.raises(ValueError, match="not in the label set"):
         closed_set_metrics(["joy"], ["surprise"], labels)
 

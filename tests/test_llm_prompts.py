@@ -65,6 +65,19 @@ def test_gold_answers_score_with_the_rewards() -> None:
     assert accuracy_reward(completions, answer=[r["answer"] for r in rows]) == [1.0] * 3
 
 
+def test_every_and_offset_pick_a_spread_subset() -> None:
+    def ids(**kwargs) -> list[str]:
+        return [
+            r["utterance_id"] for r in build_prompts(tiny_dataset(), as_dataset=False, **kwargs)
+        ]
+
+    assert ids(every=2) == ["d1_0", "d1_3"]  # labelled utterances 0 and 2 (d1_1 has no label)
+    assert ids(every=2, offset=1) == ["d1_2"]
+    assert ids(every=2, limit=1) == ["d1_0"]
+    with pytest.raises(ValueError, match="0 <= offset < every"):
+        build_prompts(tiny_dataset(), every=2, offset=2)
+
+
 def test_datasets_form_limit_and_errors() -> None:
     Dataset = pytest.importorskip("datasets", reason="needs the llm extra").Dataset
     ds = build_prompts(tiny_dataset(), limit=2)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from sklearn.metrics import f1_score
+from sklearn.metrics import confusion_matrix, f1_score
 
 from .lexicon import WHEELS, EmotionLexicon, default_lexicon, split_labels
 
@@ -131,12 +131,14 @@ def closed_set_metrics(
     label_names: Sequence[str],
     lexicon: EmotionLexicon | None = None,
 ) -> dict:
-    """Accuracy and weighted F1 when the answer must be one of `label_names`.
+    """Accuracy, weighted F1 and the confusion matrix when the answer must be one of
+    `label_names`.
 
     A prediction counts as class k when it is a single label whose key (base form, or normalised
     text; `EmotionLexicon.key`) equals that of label_names[k]; anything else (no answer, several
     labels, an unknown label) is invalid: wrong for accuracy and a miss for its gold class in F1.
-    Gold answers must name a class (ValueError otherwise).
+    Gold answers must name a class (ValueError otherwise). `confusion[i][j]` counts gold class i
+    answered as class j, the last column ("invalid") answers that name no single class.
     """
     if len(predictions) != len(golds):
         raise ValueError(f"{len(predictions)} predictions but {len(golds)} gold answers")
@@ -163,4 +165,10 @@ def closed_set_metrics(
         else 0.0,
         "samples": n,
         "invalid": sum(p < 0 for p in y_pred),
+        "confusion": {
+            "labels": [*label_names, "invalid"],
+            "matrix": confusion_matrix(
+                y_true, y_pred, labels=[*range(len(label_names)), -1]
+            ).tolist()[: len(label_names)],
+        },
     }

