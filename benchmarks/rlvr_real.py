@@ -48,49 +48,36 @@ from affectrl.llm.evaluation import evaluate_records, read_predictions  # noqa: 
 from affectrl.llm.prompts import PromptSettings, build_prompts, display_name  # noqa: E402
 
 # Defaults per preset; any option given on the command line wins.
-PRESETS: dict[str, dict[str, Any]] = {
-    # Sized from measured step times on the shared 2-core CPU (docs/BENCHMARKS.md).
-    "cpu": dict(
-        window=2,
-        train_every=19,
-        grpo_offset=9,
-        test_every=5,
-        open_every=20,
-        sft_lr=5e-5,
-        sft_batch=8,
-        sft_epochs=1.0,
-        grpo_steps=40,
-        grpo_lr=5e-6,
-        group_size=4,
-        grpo_batch=8,
-        kl=0.04,
-        max_completion=32,
-        eval_tokens=32,
-        eval_batch=16,
-        threads=1,
-        budget_s=6 * 3600,
-    ),
-    # Not run yet (no GPU machine was available): the whole test split, more data and steps.
-    "gpu": dict(
-        window=5,
-        train_every=4,
-        grpo_offset=2,
-        test_every=1,
-        open_every=4,
-        sft_lr=5e-5,
-        sft_batch=16,
-        sft_epochs=1.0,
-        grpo_steps=300,
-        grpo_lr=2e-6,
-        group_size=8,
-        grpo_batch=32,
-        kl=0.04,
-        max_completion=64,
-        eval_tokens=64,
-        eval_batch=64,
-        threads=0,
-        budget_s=2 * 3600,
-    ),
+# cpu: sized from measured step times on the shared 2-core CPU (docs/BENCHMARKS.md).
+CPU_PRESET: dict[str, Any] = dict(
+    window=2,
+    train_every=19,
+    grpo_offset=9,
+    test_every=5,
+    open_every=20,
+    sft_lr=5e-5,
+    sft_batch=8,
+    sft_epochs=1.0,
+    grpo_steps=40,
+    grpo_lr=5e-6,
+    group_size=4,
+    grpo_batch=8,
+    kl=0.04,
+    max_completion=32,
+    eval_tokens=32,
+    eval_batch=16,
+    threads=1,
+    budget_s=6 * 3600,
+)
+PRESETS = {
+    "cpu": CPU_PRESET,
+    # gpu: not run yet (no GPU machine was lent): the whole test split, more data and steps.
+    "gpu": {
+        **CPU_PRESET,
+        **dict(window=5, train_every=4, grpo_offset=2, test_every=1, open_every=4),
+        **dict(sft_batch=16, grpo_steps=300, grpo_lr=2e-6, group_size=8, grpo_batch=32),
+        **dict(max_completion=64, eval_tokens=64, eval_batch=64, threads=0, budget_s=2 * 3600),
+    },
 }
 GRPO_CURVE_KEYS = (
     "reward",

@@ -49,8 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Curves go to OUTPUT/tensorboard, weights to OUTPUT/final (LoRA merged in). Started "
         "again on the same OUTPUT it resumes from the last checkpoint.",
     )
-    p.add_argument("--model", required=True, help="local model folder (save_pretrained layout)")
-    p.add_argument("--output", required=True, help="run folder")
+    _model_args(p)
     _prompt_args(p)
     p.add_argument(
         "--think",
@@ -74,8 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="GRPO (TRL GRPOTrainer) on a local model folder; nothing is downloaded. "
         "Reward curves go to OUTPUT/tensorboard, weights to OUTPUT/final.",
     )
-    p.add_argument("--model", required=True, help="local model folder (save_pretrained layout)")
-    p.add_argument("--output", required=True, help="run folder")
+    _model_args(p)
     _prompt_args(p)
     p.add_argument(
         "--rewards",
@@ -105,8 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "writes {'index', 'utterance_id', 'answer', 'completion'} lines. Resumable: finished "
         "batches go to OUTPUT.partial at once and are not generated again.",
     )
-    p.add_argument("--model", required=True, help="local model folder (save_pretrained layout)")
-    p.add_argument("--output", required=True, help="JSONL file to write")
+    _model_args(p, output="JSONL file to write")
     _prompt_args(p, split="test")
     p.add_argument("--max-new-tokens", type=int, default=32, help="tokens per answer (default 32)")
     p.add_argument("--batch-size", type=int, default=16, help="prompts per batch (default 16)")
@@ -133,6 +130,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--dataset", help="take the closed label set from this dataset")
     p.add_argument("--output", help="also write the metrics to this JSON file")
     p.set_defaults(func=cmd_eval)
+
+
+def _model_args(p: argparse.ArgumentParser, output: str = "run folder") -> None:
+    p.add_argument("--model", required=True, help="local model folder (save_pretrained layout)")
+    p.add_argument("--output", required=True, help=output)
 
 
 def _prompt_args(p: argparse.ArgumentParser, split: str = "train") -> None:
@@ -228,6 +230,19 @@ def _needs_llm_extra(exc: ImportError) -> RuntimeError:
     return RuntimeError(f"{exc}; this needs the llm extra: pip install 'affectrl[llm]'")
 
 
+def _run_stage(check, run, settings, args: argparse.Namespace, as_dataset: bool) -> dict:
+    """Check the settings before any heavy import, then train on the chosen prompts."""
+    check(settings)
+    try:
+        return run(settings, _prompts(args, as_dataset=as_dataset))
+    except ImportError as exc:
+        raise _needs_llm_extra(exc) from None
+
+
+def _print_outputs(output: str) -> None:
+    print(f"weights: {output}/final   curves: tensorboard --logdir {output}/tensorboard")
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from ..llm.model_import import import_gguf, packaged_gguf
 
@@ -254,14 +269,10 @@ def cmd_sft(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         max_length=args.max_length,
     )
-    check_settings(settings)
-    try:
-        summary = run_sft(settings, _prompts(args, as_dataset=False))
-    except ImportError as exc:
-        raise _needs_llm_extra(exc) from None
+    summary = _run_stage(check_settings, run_sft, settings, args, as_dataset=False)
     losses = [h["loss"] for h in summary["log_history"] if "loss" in h]
     print(f"done: {summary['examples']} examples, loss {losses[0]:.3f} -> {losses[-1]:.3f}")
-    print(f"weights: {args.output}/final   curves: tensorboard --logdir {args.output}/tensorboard")
+    _print_outputs(args.output)
     return 0
 
 
@@ -321,16 +332,12 @@ def cmd_grpo(args: argparse.Namespace) -> int:
         max_completion_length=args.max_completion_length,
         temperature=args.temperature,
     )
-    check_settings(settings)
-    try:
-        summary = run_grpo(settings, _prompts(args, as_dataset=True))
-    except ImportError as exc:
-        raise _needs_llm_extra(exc) from None
+    summary = _run_stage(check_settings, run_grpo, settings, args, as_dataset=True)
     last = next((h for h in reversed(summary["log_history"]) if "reward" in h), {})
     print(
         f"done: {settings.max_steps} steps, last mean reward {last.get('reward', float('nan')):.3f}"
     )
-    print(f"weights: {args.output}/final   curves: tensorboard --logdir {args.output}/tensorboard")
+    _print_outputs(args.output)
     return 0
 
 

