@@ -1,7 +1,9 @@
-"""Atomic file writes: a crash mid-write never leaves a half-written result behind."""
+"""Atomic file writes (a crash mid-write never leaves a half-written result behind) and file
+digests."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -32,3 +34,21 @@ def write_json(path: str | Path, data: Any) -> Path:
     """Write JSON atomically (sorted keys, indented, so diffs between runs read well)."""
     text = json.dumps(data, indent=2, sort_keys=True, default=float) + "\n"
     return atomic_write(path, lambda p: p.write_text(text))
+
+
+_DIGESTS: dict[tuple, str] = {}
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 (hex) of a file's bytes. Memoised per process by the file's inode, size, mtime and
+    ctime: a rewrite always changes the ctime, even when size and mtime are put back."""
+    path = Path(path)
+    st = path.stat()
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]

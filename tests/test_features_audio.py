@@ -87,3 +87,22 @@ def test_unreadable_and_missing_audio(tmp_path):
         extract_audio([str(bad)])
     with pytest.raises(DataError, match=r"absent\.wav.*not found"):
         extract_audio([str(tmp_path / "absent.wav")])
+
+
+def test_a_wav_rewritten_with_its_size_and_mtime_kept_is_re_encoded(wavs, tmp_path):
+    import os
+
+    from affectrl.features import FeatureStore, extract_items
+
+    path = tmp_path / "clip.wav"
+    path.write_bytes(Path(wavs[0]).read_bytes())
+    store = FeatureStore(tmp_path / "store")
+    first = extract_items("mine", "egemaps", ["u"], [str(path)], store=store, progress=False)
+    st = path.stat()
+    wave, rate = soundfile.read(path, dtype="int16")
+    soundfile.write(path, wave // 4, rate, subtype="PCM_16")  # quieter: same size, new samples
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    again = extract_items("mine", "egemaps", ["u"], [str(path)], store=store, progress=False)
+    assert again.computed == 1
+    assert not np.allclose(again.features, first.features)

@@ -56,7 +56,7 @@ def test_round_trip_and_cache_hit(tmp_path):
     assert (first.computed, first.reused, enc.encoded) == (10, 0, 10)
     assert first.features.shape == (10, 3) and first.features.dtype == np.float32
     assert first.ids == IDS
-    manifest = json.loads((first.folder / "manifest.json").read_text())
+    manifest = json.loads(first.manifest.read_text())
     assert manifest["complete"] and manifest["dim"] == 3 and manifest["count"] == 10
     assert manifest["settings"]["scale"] == 1.0 and len(manifest["chunks"]) == 4
     assert first.folder.name == f"fake-{settings_hash(manifest['settings'])}"
@@ -72,7 +72,7 @@ def test_resume_after_crash_skips_finished_chunks(tmp_path):
     store = FeatureStore(tmp_path)
     with pytest.raises(KeyboardInterrupt):
         _run(store, CountingEncoder(fail_after=6))  # chunks 0 and 1 (6 items) written, then dies
-    manifest = json.loads((store.root / "toy").glob("fake-*/manifest.json").__next__().read_text())
+    manifest = json.loads(next((store.root / "toy").glob("fake-*/manifest-*.json")).read_text())
     assert manifest["complete"] is False
     resumed = _run(store, enc := CountingEncoder())
     assert (resumed.reused, resumed.computed, enc.encoded) == (6, 4, 4)
@@ -92,7 +92,7 @@ def test_changed_input_recomputes_only_its_chunk(tmp_path):
     texts[8] = "edited again"
     with pytest.raises(KeyboardInterrupt):  # crash while re-encoding a stale chunk
         extract_items("toy", CountingEncoder(fail_after=0), IDS, texts, store=store, chunk_size=3)
-    assert json.loads((out.folder / "manifest.json").read_text())["complete"] is False
+    assert json.loads(out.manifest.read_text())["complete"] is False
 
 
 def test_settings_change_gives_a_different_key(tmp_path):
@@ -112,9 +112,7 @@ def test_transform_is_applied_and_cached_by_spec(tmp_path):
     noisy = _run(store, enc := CountingEncoder(), transform=upper)
     assert enc.encoded == 10 and noisy.folder != clean.folder
     assert noisy.features[0, 1] == sum(map(ord, TEXTS[0].upper()))
-    assert json.loads((noisy.folder / "manifest.json").read_text())["settings"]["transform"] == {
-        "name": "upper"
-    }
+    assert json.loads(noisy.manifest.read_text())["settings"]["transform"] == {"name": "upper"}
     assert _run(store, CountingEncoder(), transform=upper).cache_hit
     with pytest.raises(ValueError, match="no `spec`"):
         _run(store, CountingEncoder(), transform=lambda t, item: t)
@@ -174,3 +172,140 @@ def test_meld_label_views_share_one_store_folder(monkeypatch, tmp_path):
         views.append(extract.extract_modality(ds, "text", "fake", store=store, progress=False))
     assert views[1].cache_hit and views[0].folder == views[1].folder
     assert views[0].folder.parent.name == "meld"
+
+
+def _a_full_chunk(folder):
+    """A chunk file holding 3 items (the largest)."""
+    return max(folder.glob("chunk-*.safetensors"), key=lambda p: p.stat().st_size)
+
+
+def test_a_chunk_overwritten_with_nan_bytes_is_re_encoded_not_a_cache_hit(tmp_path):
+    from conftest import spoil
+
+    store = FeatureStore(tmp_path)
+    clean = _run(store, CountingEncoder())
+    chunk = _a_full_chunk(clean.folder)
+    spoil(chunk)  # 0xff bytes over the data: NaN
+    with pytest.warns(UserWarning, match=rf"{chunk.name}.*re-encoding"):
+        again = _run(store, enc := CountingEncoder())
+    assert not again.cache_hit and enc.encoded == 3 and again.computed == 3
+    np.testing.assert_array_equal(again.features, clean.features)
+    assert _run(store, CountingEncoder()).cache_hit  # repaired for good
+
+
+def test_a_truncated_chunk_is_named_and_re_encoded(tmp_path):
+    store = FeatureStore(tmp_path)
+    clean = _run(store, CountingEncoder())
+    chunk = _a_full_chunk(clean.folder)
+    chunk.write_bytes(chunk.read_bytes()[:40])
+    with pytest.warns(UserWarning, match=rf"{chunk.name}"):
+        again = _run(store, enc := CountingEncoder())
+    assert enc.encoded == 3
+    np.testing.assert_array_equal(again.features, clean.features)
+
+
+def test_a_bad_chunk_size_is_refused_before_anything_is_written(tmp_path, capsys):
+    from affectrl.cli import main
+
+    store = FeatureStore(tmp_path / "store")
+    for bad in (-5, 0):
+        with pytest.raises(ValueError, match="chunk size must be an integer >= 1"):
+            extract_items("toy", CountingEncoder(), IDS, TEXTS, store=store, chunk_size=bad)
+    assert not store.root.exists()
+    with pytest.raises(SystemExit):
+        main(["extract", "mosi", "--chunk-size", "-5"])
+    assert "--chunk-size: must be an integer >= 1" in capsys.readouterr().err
+    # a manifest left with a poisoned chunk size by an older version is not trusted
+    good = _run(store, CountingEncoder())
+    manifest = json.loads(good.manifest.read_text())
+    good.manifest.write_text(json.dumps({**manifest, "chunk_size": -5}))
+    again = _run(store, CountingEncoder())
+    assert again.features.shape == (10, 3) and again.cache_hit
+
+
+def _byo_texts(folder, texts):
+    folder.mkdir(parents=True)
+    rows = ["dialogue_id,order,speaker,label,split,text"]
+    rows += [f"d,{i},s,x,train,{t}" for i, t in enumerate(texts)]
+    (folder / "utterances.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def test_two_byo_folders_with_one_name_keep_their_own_features(monkeypatch, tmp_path):
+    import affectrl.features.extract as extract
+    from affectrl.data import load_dataset
+
+    monkeypatch.setattr(extract, "get_encoder", lambda name, modality, batch: CountingEncoder())
+    store = FeatureStore(tmp_path / "store")
+    a = _byo_texts(tmp_path / "a" / "data", ["one", "two", "three"])
+    b = _byo_texts(tmp_path / "b" / "data", ["uno", "dos", "tres", "cuatro"])
+
+    def extract_from(folder):
+        ds = load_dataset(f"byo:{folder}")
+        assert ds.name == "data"
+        return extract.extract_modality(ds, "text", "fake", store=store, progress=False)
+
+    first_a = extract_from(a)
+    extract_from(b)
+    again_a = extract_from(a)
+    assert again_a.cache_hit  # b neither overwrote nor deleted a's chunks
+    np.testing.assert_array_equal(again_a.features, first_a.features)
+    assert extract_from(b).cache_hit
+
+
+def test_a_variant_iemocap_pickle_does_not_delete_the_real_chunks(monkeypatch, tmp_path):
+    import pickle
+
+    import affectrl.features.extract as extract
+    from affectrl.data import load_dataset
+
+    monkeypatch.setattr(extract, "get_encoder", lambda name, modality, batch: CountingEncoder())
+    store = FeatureStore(tmp_path / "store")
+    roots = []
+    for name, n in (("real", 3), ("variant", 2)):
+        (tmp_path / name / "iemocap").mkdir(parents=True)
+        ids = [f"Ses0{i}" for i in range(n)]
+        sentences = {v: [f"{name} {v} {t}" for t in range(2)] for v in ids}
+        items = [
+            {v: ["M", "F"] for v in ids},
+            {v: [0, 1] for v in ids},
+            sentences,
+            ids[:-1],
+            ids[-1:],
+            [],
+        ]
+        (tmp_path / name / "iemocap" / "iemocap_text.pkl").write_bytes(pickle.dumps(items))
+        roots.append(tmp_path / name)
+
+    def extract_from(root):
+        ds = load_dataset("iemocap6", root)
+        return extract.extract_modality(ds, "text", "fake", store=store, progress=False)
+
+    real = extract_from(roots[0])
+    extract_from(roots[1])
+    again = extract_from(roots[0])
+    assert again.cache_hit
+    np.testing.assert_array_equal(again.features, real.features)
+
+
+def test_chunks_written_before_checksums_are_taken_over_not_re_encoded(tmp_path):
+    from safetensors.numpy import save_file
+
+    from affectrl.features.extract import key_settings
+    from affectrl.features.store import inputs_digest
+
+    store = FeatureStore(tmp_path)
+    folder = store.folder("toy", "fake", key_settings(CountingEncoder(), None))
+    folder.mkdir(parents=True)
+    clean = CountingEncoder().encode(TEXTS, IDS)
+    for index, start in enumerate(range(0, 10, 3)):  # format 1: chunks by index, no checksum
+        sl = slice(start, min(start + 3, 10))
+        meta = {"ids": json.dumps(IDS[sl]), "inputs": inputs_digest(IDS[sl], TEXTS[sl])}
+        save_file({"features": clean[sl]}, str(folder / f"chunk-{index:05d}.safetensors"), meta)
+    (folder / "manifest.json").write_text("{}")
+    out = _run(store, enc := CountingEncoder())
+    assert out.cache_hit and enc.encoded == 0 and out.folder == folder
+    np.testing.assert_array_equal(out.features, clean)
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith("chunk-")) == [
+        out.manifest.name
+    ]

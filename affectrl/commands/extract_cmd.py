@@ -15,7 +15,8 @@ EPILOG += """
   crop=none|center|X,Y,W,H (face box in pixels), size=PX (default 112), pool=mean|max
 
 Features go to $AFFECTRL_CACHE/features/<dataset>/<encoder>-<hash8>/ (default ./.cache),
-keyed by the encoder's settings; an interrupted run resumes, a repeat run is a cache hit.
+keyed by the encoder's settings, each chunk by the inputs it encodes and checksummed; an
+interrupted run resumes, a repeat run is a cache hit, a damaged chunk is re-encoded.
 examples:
   affectrl extract iemocap6 meld7 mosi                       # MiniLM text embeddings
   affectrl extract ravdess --modality audio                  # eGeMAPS, 88-d
@@ -38,10 +39,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--encoder", help="encoder name (default: minilm for text, egemaps for audio; see below)"
     )
-    p.add_argument("--batch-size", type=int, help="texts per forward pass (speed only)")
-    p.add_argument("--chunk-size", type=int, help="items per resumable chunk file")
+    p.add_argument("--batch-size", type=_positive, help="texts per forward pass (speed only)")
+    p.add_argument("--chunk-size", type=_positive, help="items per resumable chunk file")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_extract)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
 
 
 def cmd_extract(args: argparse.Namespace) -> int:

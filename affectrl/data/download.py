@@ -8,12 +8,11 @@ copies are made by the user's own tools (see docs/DATASETS.md); we only point to
 
 from __future__ import annotations
 
-import hashlib
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..io import atomic_write
+from ..io import atomic_write, file_sha256
 
 # (path under the data root, public origin, SHA-256 of the copy this project was developed on).
 # MOSI's transcripts.csv was assembled from the origin's text files; it has no single origin URL.
@@ -87,14 +86,6 @@ MANIFEST: list[tuple[str, str | None, str]] = [
 RAVDESS_ORIGIN = "https://zenodo.org/record/1188976 (Audio_Speech_Actors_01-24.zip)"
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def download_all(root: Path, timeout_s: float = 20.0, verify: bool = True) -> list[str]:
     """Download every manifest file missing under `root`; returns the paths fetched.
 
@@ -120,7 +111,7 @@ def download_all(root: Path, timeout_s: float = 20.0, verify: bool = True) -> li
                 f"{target}, or set AFFECTRL_DATA to a folder that has it."
             ) from None
         atomic_write(target, lambda p, data=payload: p.write_bytes(data))
-        if verify and sha256(target) != expected:
+        if verify and file_sha256(target) != expected:
             target.unlink()
             raise RuntimeError(f"{url}: checksum mismatch for {rel}; the file was not kept")
         fetched.append(rel)

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..data.errors import DataError
 from ..data.ravdess import check_wav_header
+from ..io import file_sha256
 from .encoders import Encoder
 from .transforms import RawItem, RawTransform
 
@@ -67,13 +68,13 @@ class OpenSmileEncoder(Encoder):
         }
 
     def fingerprint(self, item: Any) -> str:
-        """File name, size and modification time: changes when the audio file changes."""
+        """File name and the SHA-256 of its bytes: changes whenever the audio changes (even with
+        its size and modification time kept)."""
         path = Path(item)
         try:
-            st = path.stat()
+            return f"{path.name}|{file_sha256(path)}"
         except OSError:
             return f"{path.name}|missing"
-        return f"{path.name}|{st.st_size}|{st.st_mtime_ns}"
 
     def _extractor(self):
         if self._smile is None:

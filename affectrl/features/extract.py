@@ -10,7 +10,7 @@ import numpy as np
 from ..data.errors import DataError
 from ..data.types import DialogueDataset
 from .encoders import Encoder, get_encoder
-from .store import ExtractResult, FeatureStore
+from .store import ExtractResult, FeatureStore, check_chunk_size
 from .transforms import RawTransform, transform_spec
 
 SHIPPED = "shipped"
@@ -70,8 +70,12 @@ def extract_items(
     chunk_size: int | None = None,
     progress: bool = True,
     store: FeatureStore | None = None,
+    source: Sequence[str] = (),
 ) -> ExtractResult:
-    """Encode `items` (ids unique) through the feature store of `dataset`; cached and resumable."""
+    """Encode `items` (ids unique) through the feature store of `dataset`; cached and resumable.
+    `source`: the files the items were read from (each source keeps its own manifest)."""
+    if chunk_size is not None:
+        check_chunk_size(chunk_size)  # before any model is loaded or input hashed
     enc = encoder if isinstance(encoder, Encoder) else get_encoder(encoder, modality, batch_size)
     ids, items = list(ids), list(items)
     if len(ids) != len(items):
@@ -84,9 +88,10 @@ def extract_items(
         ids,
         [enc.fingerprint(x) for x in items],
         lambda sl: enc.encode(items[sl], ids[sl], transform),
-        chunk_size=chunk_size or CHUNK_SIZES.get(enc.modality, 64),
+        chunk_size=CHUNK_SIZES.get(enc.modality, 64) if chunk_size is None else chunk_size,
         progress=progress,
         desc=f"{dataset} {enc.modality}:{enc.slug}",
+        source=source,
     )
 
 
@@ -114,6 +119,7 @@ def extract_modality(
         chunk_size=chunk_size,
         progress=progress,
         store=store,
+        source=ds.source,
     )
 
 

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 
 from ..data.errors import DataError
+from ..io import file_sha256
+from ..tensorfile import load_tensors, save_tensors
 from .encoders import Encoder
 from .transforms import RawItem, RawTransform
 
@@ -154,29 +156,21 @@ class SmallCNN(nn.Module):
 
 
 def save_small_cnn(model: SmallCNN, path: str | Path) -> Path:
-    """Write the CNN's weights and config to one safetensors file (atomic)."""
-    from safetensors.torch import save_file
-
-    from ..io import atomic_write
-
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    """Write the CNN's weights and config to one safetensors file (atomic, checksummed)."""
     meta = {"config": json.dumps(asdict(model.config))}
-    return atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=meta))
+    return save_tensors(path, model.state_dict(), meta)
 
 
 def load_small_cnn(path: str | Path) -> SmallCNN:
     """Rebuild a SmallCNN from a file written by `save_small_cnn`."""
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: CNN weights file not found (weights are never downloaded)"
         )
+    state, meta = load_tensors(path)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            config = SmallCNNConfig(**json.loads((f.metadata() or {})["config"]))
-            state = {k: f.get_tensor(k) for k in f.keys()}
+        config = SmallCNNConfig(**json.loads(meta["config"]))
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise DataError(path, f"not a SmallCNN weights file (config metadata: {exc})") from None
     model = SmallCNN(config)
@@ -199,9 +193,7 @@ def load_torchvision(arch: str, path: str | Path) -> nn.Module:
         raise FileNotFoundError(f"{path}: weights file not found (weights are never downloaded)")
     model = torchvision.models.get_model(arch, weights=None)
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path))
+        state, _ = load_tensors(path)
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)  # no arbitrary unpickling
     model.load_state_dict(state)
@@ -210,14 +202,6 @@ def load_torchvision(arch: str, path: str | Path) -> nn.Module:
             setattr(model, head, nn.Identity())
             break
     return model
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
 
 
 # ---------------------------------------------------------------- the encoder
@@ -286,29 +270,28 @@ class FrameEncoder(Encoder):
         if base.startswith("cnn:"):
             path = Path(base[4:]).expanduser()
             model = load_small_cnn(path)
-            identity = {"backbone": "small_cnn", "weights": _file_sha256(path)}
+            identity = {"backbone": "small_cnn", "weights": file_sha256(path)[:16]}
             return cls(model, identity, f"cnn-{path.stem}", frames)
         arch, sep, weights = base[3:].partition(":")
         if not sep or not arch or not weights:
             raise ValueError(f"torchvision encoder must look like tv:ARCH:PATH, got {base!r}")
         path = Path(weights).expanduser()
         model = load_torchvision(arch, path)
-        identity = {"backbone": f"torchvision/{arch}", "weights": _file_sha256(path)}
+        identity = {"backbone": f"torchvision/{arch}", "weights": file_sha256(path)[:16]}
         return cls(model, identity, f"tv-{arch}", frames)
 
     def settings(self) -> dict[str, Any]:
         return {"encoder": "frames", **self.identity, **asdict(self.frames)}
 
     def fingerprint(self, item: Any) -> str:
-        """Changes when the frames change: array bytes, or file names, sizes and mtimes."""
+        """Changes when the frames change: array bytes, or file names and contents."""
         if isinstance(item, np.ndarray):
             return "array:" + hashlib.sha256(np.ascontiguousarray(item).tobytes()).hexdigest()
         path = Path(item)
         files = sorted(path.iterdir()) if path.is_dir() else [path]
         h = hashlib.sha256()
         for f in files:
-            st = f.stat() if f.exists() else None
-            h.update(f"{f.name}|{st and st.st_size}|{st and st.st_mtime_ns}\n".encode())
+            h.update(f"{f.name}|{file_sha256(f) if f.is_file() else 'missing'}\n".encode())
         return h.hexdigest()
 
     @torch.no_grad()

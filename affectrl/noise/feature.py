@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from ..data.batch import DialogueBatch, collate
 from ..data.types import DialogueDataset
-from ..io import atomic_write
+from ..tensorfile import load_tensors, save_tensors
 from .spec import (
     build,
     check_finite,
@@ -81,11 +80,11 @@ class FeatureStats:
     def save(self, path: str | Path) -> Path:
         tensors = {f"{m}.mean": v for m, v in self.mean.items()}
         tensors |= {f"{m}.std": v for m, v in self.std.items()}
-        return atomic_write(path, lambda p: save_file(tensors, str(p)))
+        return save_tensors(path, tensors)
 
     @classmethod
     def load(cls, path: str | Path) -> FeatureStats:
-        tensors = load_file(str(path))
+        tensors, _ = load_tensors(path)
         mods = sorted({k.rsplit(".", 1)[0] for k in tensors})
         return cls({m: tensors[f"{m}.mean"] for m in mods}, {m: tensors[f"{m}.std"] for m in mods})
 

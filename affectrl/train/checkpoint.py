@@ -1,9 +1,10 @@
-"""Atomic, resumable training checkpoints in one safetensors file (no pickles).
+"""Atomic, resumable training checkpoints in one safetensors file (no pickles), checksummed.
 
 Tensors: the model (`model.*`), the optimizer's per-parameter state (`optim.<param index>.<key>`)
 and the torch RNG state (`rng.torch`). Everything else (epoch, history, optimizer
 hyper-parameters, scheduler state) is JSON in the file's metadata. The best-on-dev weights are a
-separate file, written only when they change (see affectrl.train.trainer).
+separate file, written only when they change (see affectrl.train.trainer). Every file carries
+a checksum (affectrl.tensorfile): a damaged one is a clear error naming it, never used.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
 
-from ..io import atomic_write
+from ..tensorfile import CorruptFileError, load_tensors, save_tensors
 
 
 def _tensors(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -31,20 +30,22 @@ def _unprefix(prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, torch.
 def save_weights(
     path: str | Path, state: dict[str, torch.Tensor], meta: dict | None = None
 ) -> Path:
-    """Write a state dict as safetensors, atomically (metadata values must be JSON-able)."""
-    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    metadata = {"meta": json.dumps(meta or {})}
-    return atomic_write(path, lambda p: save_file(tensors, str(p), metadata=metadata))
+    """Write a state dict as safetensors, atomically, with its checksum (metadata values must
+    be JSON-able)."""
+    return save_tensors(path, state, {"meta": json.dumps(meta or {})})
 
 
 def load_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """-> (state dict, metadata) of a file written by `save_weights` or `save_checkpoint`."""
+    """-> (state dict, metadata) of a file written by `save_weights` or `save_checkpoint`;
+    CorruptFileError naming the file when it is damaged."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"weights not found: {path}")
-    with safe_open(str(path), framework="pt") as f:
-        meta = json.loads((f.metadata() or {}).get("meta", "{}"))
-        return {k: f.get_tensor(k) for k in f.keys()}, meta
+    tensors, metadata = load_tensors(path)
+    try:
+        return tensors, json.loads(metadata.get("meta", "{}"))
+    except json.JSONDecodeError as exc:
+        raise CorruptFileError(path, f"unreadable metadata ({exc})") from None
 
 
 def save_checkpoint(

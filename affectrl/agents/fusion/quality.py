@@ -35,16 +35,14 @@ from functools import cached_property
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 from sklearn.covariance import LedoitWolf
 from torch import nn
 
 from ...data.batch import DialogueBatch, collate
 from ...data.types import DialogueDataset
-from ...io import atomic_write
 from ...noise.feature import FEATURE_KINDS, FeatureStats, Missing, Substitute
 from ...noise.spec import derive_seed
+from ...tensorfile import load_tensors, save_tensors
 
 QUALITY_CHANNELS = (
     "missing",
@@ -340,13 +338,12 @@ class QualityEstimator:
         if self.detector is not None:
             tensors |= {f"detector.{k}": v for k, v in self.detector.state_dict().items()}
         meta = {"modalities": ",".join(self.modalities)}
-        return atomic_write(path, lambda p: save_file(tensors, str(p), metadata=meta))
+        return save_tensors(path, tensors, meta)
 
     @classmethod
     def load(cls, path: str | Path) -> QualityEstimator:
-        t = load_file(str(path))
-        with safe_open(str(path), "pt") as f:
-            order = f.metadata()["modalities"].split(",")
+        t, meta = load_tensors(path)
+        order = meta["modalities"].split(",")
 
         def group(prefix: str) -> dict[str, torch.Tensor]:
             return {k[len(prefix) + 1 :]: v for k, v in t.items() if k.startswith(prefix + ".")}
