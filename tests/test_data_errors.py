@@ -204,3 +204,31 @@ def test_byo_jsonl_errors(tmp_path):
 def test_unknown_dataset_name():
     with pytest.raises(KeyError, match="unknown dataset 'nope'"):
         load_dataset("nope")
+
+
+def _byo_with_audio(folder: Path, audio: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "utterances.csv").write_text(
+        f"dialogue_id,order,speaker,label,split,audio\na,0,x,happy,train,ok.wav\na,1,x,sad,train,{audio}\n"
+    )
+    return folder
+
+
+@pytest.mark.parametrize("audio", ["../../etc/passwd", "/etc/passwd", "sub/../../outside.wav"])
+def test_byo_media_paths_may_not_leave_the_dataset_folder(tmp_path, audio):
+    folder = _byo_with_audio(tmp_path / "mine", audio)
+    with pytest.raises(DataError, match=r"utterances.csv \[record row 2\]: media path .* outside"):
+        load_byo(folder)
+
+
+def test_byo_files_symlinked_from_outside_are_refused(tmp_path):
+    (tmp_path / "secret.wav").write_bytes(b"RIFF")
+    folder = _byo_with_audio(tmp_path / "mine", "link.wav")
+    (folder / "link.wav").symlink_to(tmp_path / "secret.wav")
+    with pytest.raises(DataError, match=r"\[record row 2\]: media path 'link.wav' points outside"):
+        load_byo(folder)
+    (folder / "link.wav").unlink()
+    (tmp_path / "labels.txt").write_text("happy\nsad\n")
+    (folder / "labels.txt").symlink_to(tmp_path / "labels.txt")
+    with pytest.raises(DataError, match=r"labels.txt: links to a file outside"):
+        load_byo(folder)

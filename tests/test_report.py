@@ -160,3 +160,57 @@ def test_metrics_json_must_be_valid(tmp_path):
     (tmp_path / "m" / "seed-1" / "metrics.json").write_text("{oops")
     with pytest.raises(ValueError, match=r"metrics.json: not valid JSON"):
         collect_runs([tmp_path])
+
+
+def _run_with(root: Path, method: str, dataset: str, labels: list[str]) -> Path:
+    split = {
+        "accuracy": 0.5,
+        "weighted_f1": 0.5,
+        "macro_f1": 0.5,
+        "confusion_matrix": [[1, 1], [1, 1]],
+        "labels": labels,
+    }
+    run = root / method / "seed-1"
+    write_json(run / "metrics.json", {"dev": split, "test": split, "seed": 1, "dataset": dataset})
+    return run
+
+
+def test_report_draws_dollar_signs_in_labels_and_run_names_as_text(tmp_path):
+    from affectrl.report import build_report
+
+    _run_with(tmp_path / "runs", "cost$$", "byo:x", ["$^$", "$_$"])
+    page = build_report([tmp_path / "runs"], tmp_path / "out").read_text()
+    assert "cost$$" in page and page.count("data:image/png") == 2
+
+
+def test_report_file_names_from_a_dataset_name_are_sanitised(tmp_path):
+    from affectrl.report import build_report
+
+    run = _run_with(tmp_path / "runs", "m", "byo:some/folder", ["a", "b"])
+    (run / "robustness_quick.csv").write_text("protocol,cell,accuracy\nquick,clean,0.5\n")
+    build_report([tmp_path / "runs"], tmp_path / "out")
+    assert not (tmp_path / "out" / "robustness_cells_byo:some").exists()
+    assert (tmp_path / "out" / "robustness_cells_byo_some_folder_quick.csv").is_file()
+    assert all(p.parent == tmp_path / "out" for p in (tmp_path / "out").rglob("*"))
+
+
+def test_report_never_embeds_files_linked_from_outside_a_run_folder(tmp_path):
+    from affectrl.report import build_report
+
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "key.csv").write_text("password\nhunter2\n")
+    (secret / "photo.png").write_bytes(
+        (Path(__file__).parent / "fixtures" / "tiny.png").read_bytes()
+    )
+    run = _run_with(tmp_path / "runs", "m", "toy", ["a", "b"])
+    (run / "stolen.csv").symlink_to(secret / "key.csv")
+    (run / "stolen.png").symlink_to(secret / "photo.png")
+    (tmp_path / "runs" / "elsewhere").mkdir()
+    (tmp_path / "runs" / "elsewhere" / "metrics.json").symlink_to(
+        run / ".." / ".." / ".." / "x.json"
+    )
+    (tmp_path / "x.json").write_text('{"dataset": "leak", "test": {}, "dev": {}}')
+    with pytest.warns(UserWarning, match="points outside"):
+        page = build_report([tmp_path / "runs"], tmp_path / "out").read_text()
+    assert "hunter2" not in page and "stolen" not in page and "leak" not in page

@@ -8,7 +8,9 @@ Layout of a dataset folder:
                                         (default: the sorted distinct labels)
     features/<modality>.npy             optional: float [N, D] aligned with the table's rows
                                         (loaded with allow_pickle=False)
-Media paths are relative to the folder. See docs/DATASETS.md.
+Media paths are relative to the folder and must stay inside it: an absolute path, `..` or a
+symlink leading out of the folder is an error naming the row (as is any of the files above
+linked to outside the folder). See docs/DATASETS.md.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..paths import PathEscapeError, inside, is_inside
 from .errors import DataError
 from .types import SPLITS, Dialogue, DialogueDataset
 from .validate import check_dialogue, check_features, label_index
@@ -26,8 +29,23 @@ from .validate import check_dialogue, check_features, label_index
 REQUIRED = ["dialogue_id", "order", "speaker", "label", "split"]
 
 
+def _own(folder: Path, path: Path) -> Path:
+    """`path` (a file of the dataset folder), refused when it is a symlink leading out."""
+    if path.exists() and not is_inside(path, folder):
+        raise DataError(path, f"links to a file outside the dataset folder {folder}")
+    return path
+
+
+def _media_path(folder: Path, relative: str, table: Path, record: str) -> str:
+    try:
+        return str(inside(folder, relative, "media path"))
+    except PathEscapeError as exc:
+        raise DataError(table, str(exc), record) from None
+
+
 def _read_table(folder: Path) -> tuple[pd.DataFrame, Path]:
-    csv_path, jsonl_path = folder / "utterances.csv", folder / "utterances.jsonl"
+    csv_path = _own(folder, folder / "utterances.csv")
+    jsonl_path = _own(folder, folder / "utterances.jsonl")
     if csv_path.is_file():
         try:
             table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
@@ -54,13 +72,14 @@ def load_byo(folder: str | Path, name: str | None = None) -> DialogueDataset:
     missing = [c for c in REQUIRED if c not in table.columns]
     if missing:
         raise DataError(path, f"missing columns {missing}; found {list(table.columns)}")
-    labels_file = folder / "labels.txt"
+    labels_file = _own(folder, folder / "labels.txt")
     if labels_file.is_file():
         label_names = [x.strip().lower() for x in labels_file.read_text().splitlines() if x.strip()]
     else:
         label_names = sorted({str(x).strip().lower() for x in table["label"] if str(x).strip()})
     features = {}
     for npy in sorted((folder / "features").glob("*.npy")):
+        _own(folder, npy)
         try:
             array = np.load(npy, allow_pickle=False)
         except ValueError as exc:
@@ -90,7 +109,12 @@ def load_byo(folder: str | Path, name: str | None = None) -> DialogueDataset:
             for r, i in zip(sub, idx, strict=True)
         ]
         media = {
-            m: [str(folder / r[m]) for r in sub] for m in ("audio", "video") if m in table.columns
+            m: [
+                _media_path(folder, r[m], path, f"row {i + 1}")
+                for r, i in zip(sub, idx, strict=True)
+            ]
+            for m in ("audio", "video")
+            if m in table.columns
         }
         d = Dialogue(
             id=str(dia),

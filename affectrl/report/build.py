@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..io import atomic_write
+from ..paths import safe_name
 from .collect import RunRecord, collect_runs
 from .plots import confusion_png, metric_bars_png
 from .tables import (
@@ -51,6 +52,7 @@ def _html_table(frame: pd.DataFrame) -> str:
 
 
 def _write_tables(out: Path, name: str, frame: pd.DataFrame) -> None:
+    name = safe_name(name)  # names hold dataset names such as byo:some/folder
     atomic_write(out / f"{name}.csv", lambda p: frame.to_csv(p, index=False))
     atomic_write(out / f"{name}.md", lambda p: p.write_text(frame.to_markdown(index=False) + "\n"))
     atomic_write(out / f"{name}.tex", lambda p: p.write_text(frame.to_latex(index=False)))

@@ -1,11 +1,19 @@
-"""Find finished runs (folders holding metrics.json) and read what a report needs from them."""
+"""Find finished runs (folders holding metrics.json) and read what a report needs from them.
+
+Only files that resolve inside their run folder are read: a symlink in a run folder pointing
+elsewhere (a `*.png` or `*.csv` linked to a file outside) is skipped with a warning, never
+embedded in the report.
+"""
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..paths import is_inside
 
 
 @dataclass
@@ -37,9 +45,17 @@ class RunRecord:
     def predictions(self, split: str) -> dict[str, Any] | None:
         """Per-utterance gold/pred of `split` from predictions.json, if the run saved them."""
         path = self.path / "predictions.json"
-        if not path.is_file():
+        if not path.is_file() or not _own_files(self.path, [path]):
             return None
         return json.loads(path.read_text()).get(split)
+
+
+def _own_files(run: Path, paths: list[Path]) -> list[Path]:
+    """The paths that resolve inside `run`; the others are reported and left out."""
+    own = [p for p in paths if is_inside(p, run)]
+    for p in sorted(set(paths) - set(own)):
+        warnings.warn(f"{p}: points outside its run folder {run}; skipped", stacklevel=3)
+    return own
 
 
 def _read_run(metrics_path: Path) -> RunRecord:
@@ -56,8 +72,8 @@ def _read_run(metrics_path: Path) -> RunRecord:
         dataset=str(metrics.get("dataset", "?")),
         path=run,
         metrics=metrics,
-        images=sorted(run.glob("*.png")),
-        tables=sorted(run.glob("*.csv")),
+        images=_own_files(run, sorted(run.glob("*.png"))),
+        tables=_own_files(run, sorted(run.glob("*.csv"))),
     )
 
 
@@ -69,7 +85,7 @@ def collect_runs(paths: list[str | Path]) -> list[RunRecord]:
             raise FileNotFoundError(f"run folder not found: {root}")
         found = [root / "metrics.json"] if (root / "metrics.json").is_file() else []
         found += sorted(p for p in root.rglob("metrics.json") if p.parent != root)
-        records += [_read_run(p) for p in found]
+        records += [_read_run(p) for p in _own_files(root, found)]
     if not records:
         raise FileNotFoundError(
             f"no finished runs (metrics.json) under {', '.join(map(str, paths))}"

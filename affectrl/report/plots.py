@@ -1,4 +1,8 @@
-"""Figures drawn by the report itself (runs draw their own robustness/fusion/graph plots)."""
+"""Figures drawn by the report itself (runs draw their own robustness/fusion/graph plots).
+
+Names and labels come from users' data and configs, so text is drawn as plain text: a `$` in a
+label or run name is a dollar sign, never the start of matplotlib mathtext.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import numpy as np  # noqa: E402
 
 from .collect import RunRecord  # noqa: E402
 
+PLAIN_TEXT = {"text.parse_math": False}
+
 
 def figure_png(fig: plt.Figure) -> bytes:
     """Render and close a figure; returns PNG bytes."""
@@ -21,6 +27,7 @@ def figure_png(fig: plt.Figure) -> bytes:
     return buf.getvalue()
 
 
+@matplotlib.rc_context(PLAIN_TEXT)
 def confusion_png(records: list[RunRecord], split: str = "test") -> bytes | None:
     """Confusion matrix summed over the seeds of one method, rows normalised to recall."""
     mats = [
@@ -53,6 +60,7 @@ def confusion_png(records: list[RunRecord], split: str = "test") -> bytes | None
     return figure_png(fig)
 
 
+@matplotlib.rc_context(PLAIN_TEXT)
 def metric_bars_png(summary, metric: str = "weighted_f1") -> bytes:
     """Bar chart of mean ± std of `metric` per method (one group per dataset)."""
     fig, ax = plt.subplots(figsize=(max(4.0, 0.6 * len(summary) + 2), 3.2))

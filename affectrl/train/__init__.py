@@ -1,6 +1,6 @@
 """Training: one run per (config, seed) in its own resumable folder; several seeds summarised."""
 
-from .runs import format_summary, run_name, summarise, train_seeds
+from .runs import format_summary, run_folder, run_name, summarise, train_seeds
 from .trainer import DEFAULTS, Run, evaluate, predict, resolve_config
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "format_summary",
     "predict",
     "resolve_config",
+    "run_folder",
     "run_name",
     "summarise",
     "train_seeds",

@@ -44,7 +44,9 @@ class Trial:
         return f"{base}__{self.noise}" if self.noise else str(base)
 
     def run_dir(self, out: Path) -> Path:
-        return out / self.name() / f"seed-{self.seed}"
+        from .runs import run_folder
+
+        return run_folder(out, self.name()) / f"seed-{self.seed}"
 
 
 def expand(
