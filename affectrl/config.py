@@ -10,11 +10,17 @@ from typing import Any
 import yaml
 
 
-def load_config(path: str | Path, overrides: Iterable[str] = ()) -> dict[str, Any]:
-    """Read a YAML config (with optional `base:` file it extends) and apply overrides."""
+def load_config(
+    path: str | Path, overrides: Iterable[str] = (), _extending: tuple[Path, ...] = ()
+) -> dict[str, Any]:
+    """Read a YAML config (with optional `base:` file it extends, relative to it) and apply
+    overrides. A chain of bases that comes back to a config already in it is an error."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config not found: {path}")
+    chain = (*_extending, path.resolve())
+    if path.resolve() in _extending:
+        raise ValueError("config `base:` cycle: " + " -> ".join(str(p) for p in chain))
     try:
         config = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -22,8 +28,10 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> dict[str, An
     if not isinstance(config, dict):
         raise ValueError(f"{path}: a config must be a mapping, got {type(config).__name__}")
     base = config.pop("base", None)
+    if base is not None and not isinstance(base, str):
+        raise ValueError(f"{path}: `base:` must be the path of a config file, got {base!r}")
     if base:
-        config = merge(load_config(path.parent / base), config)
+        config = merge(load_config(path.parent / base, (), chain), config)
     return apply_overrides(config, overrides)
 
 

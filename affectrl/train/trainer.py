@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import math
 import random
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from ..io import atomic_write, write_json
 from ..models import build_model
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from .data import Batches, dataset_for, modalities_for, standardizer
+from .finite import check_loss, check_split_loss
 from .tuning import tune_fixed_weights
 
 DEFAULTS: dict[str, Any] = {
@@ -91,6 +93,7 @@ def resolve_config(config: dict, seed: int) -> dict:
                     f"defaults); got {resolved[section]!r}"
                 )
     _check_known_keys(resolved)
+    _check_types(resolved)
     _check_train_section(resolved["train"])
     if resolved["train"]["select_metric"] not in SELECT_METRICS:
         raise ValueError(f"train.select_metric must be one of {SELECT_METRICS}")
@@ -121,9 +124,19 @@ def _check_known_keys(config: dict) -> None:
                 )
 
 
+# beyond these a value is a typo (lr=1e4 for 1e-4), not a plan; huge ones crash torch
+LIMITS = {
+    "epochs": 100_000,
+    "batch_size": 1_000_000,
+    "threads": 256,
+    "lr": 1e3,
+    "weight_decay": 1e3,
+}
+
+
 def _check_train_section(train: dict) -> None:
     """Types and ranges of the numeric `train:` settings (an override like train.epochs=abc
-    is a config error, not a crash mid-run)."""
+    is a config error, not a crash mid-run; lr=.inf or grad_clip=-1 would wreck the run)."""
     rules = {
         "epochs": (int, 1),
         "batch_size": (int, 1),
@@ -133,15 +146,50 @@ def _check_train_section(train: dict) -> None:
     }
     for key, (kind, low) in rules.items():
         value = train[key]
-        if isinstance(value, bool) or not isinstance(value, kind) or value < low:
+        if isinstance(value, bool) or not isinstance(value, kind) or not value >= low:
             what = "an integer" if kind is int else "a number"
             hint = " (YAML reads 1e-4 as text: write 1.0e-4)" if reads_as_number(value) else ""
             raise ValueError(f"train.{key} must be {what} >= {low}, got {value!r}{hint}")
+        if not value <= LIMITS[key]:
+            raise ValueError(f"train.{key} must be at most {LIMITS[key]} (a typo?), got {value!r}")
     clip = train["grad_clip"]
-    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float))):
-        raise ValueError(f"train.grad_clip must be a number or null, got {clip!r}")
+    if clip is not None and (
+        isinstance(clip, bool)
+        or not isinstance(clip, (int, float))
+        or not math.isfinite(clip)
+        or clip <= 0
+    ):
+        raise ValueError(
+            f"train.grad_clip must be a finite number > 0 (the largest gradient norm) or null "
+            f"(no clipping), got {clip!r}"
+        )
     if train["scheduler"] not in ("plateau", "none", None):
         raise ValueError(f"train.scheduler must be `plateau` or `none`, got {train['scheduler']!r}")
+
+
+def _check_types(config: dict) -> None:
+    """Settings that hold a list or a mapping: a string there (`modalities: text`) would be
+    read character by character."""
+    modalities = config["modalities"]
+    if modalities is not None and (
+        not isinstance(modalities, list)
+        or not all(isinstance(m, str) for m in modalities)
+        or len(set(modalities)) != len(modalities)
+    ):
+        raise ValueError(
+            f"`modalities:` must be a list of distinct modality names, e.g. [text] or "
+            f"[text, audio] (or null for all), got {modalities!r}"
+        )
+    features = config["features"]
+    if not isinstance(features, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in features.items()
+    ):
+        raise ValueError(
+            f"`features:` must map modalities to encoder names, e.g. {{text: minilm}}, "
+            f"got {features!r}"
+        )
+    if not isinstance(config["dataset"], str):
+        raise ValueError(f"`dataset:` must be a name such as mosi, got {config['dataset']!r}")
 
 
 def seed_everything(seed: int, threads: int) -> None:
@@ -265,15 +313,15 @@ class Run:
                 batches = (
                     self.corrupt(b, progress, epoch * 10_000 + i) for i, b in enumerate(batches)
                 )
-            train_loss = self._train_epoch(model, optimizer, batches)
+            train_loss = self._train_epoch(model, optimizer, batches, epoch)
             dev, dev_loss = evaluate(model, dev_batches, ds.label_names)
+            check_split_loss(dev_loss, f"dev loss after epoch {epoch}", model, dev_batches)
             if scheduler is not None:
                 scheduler.step(dev_loss)
-            test = (
-                evaluate(model, test_batches, ds.label_names)[0]
-                if tcfg["eval_test_every_epoch"]
-                else None
-            )
+            test = None
+            if tcfg["eval_test_every_epoch"]:
+                test, test_loss = evaluate(model, test_batches, ds.label_names)
+                check_split_loss(test_loss, f"test loss after epoch {epoch}", model, test_batches)
             seconds = time.perf_counter() - start
             last = tcfg["select"] == "last"
             if state["best_dev"] is None or dev[select] > state["best_dev"] or last:
@@ -303,18 +351,21 @@ class Run:
         writer.close()
         return results
 
-    def _train_epoch(self, model, optimizer, batches) -> float:
+    def _train_epoch(self, model, optimizer, batches, epoch: int) -> float:
+        """One pass over the training batches; a NaN/Inf loss stops the run (finite.py)."""
         model.train()
         total = 0.0
         clip = self.config["train"]["grad_clip"]
-        for batch in batches:
+        for index, batch in enumerate(batches, start=1):
             optimizer.zero_grad()
             loss = model.loss(model(batch), batch)
+            value = float(loss.detach())
+            check_loss(value, f"train loss at epoch {epoch}, batch {index}", model, batch)
             loss.backward()
             if clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             optimizer.step()
-            total += float(loss.detach())
+            total += value
         return total
 
     @staticmethod
