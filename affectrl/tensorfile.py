@@ -20,14 +20,18 @@ from typing import Any
 import numpy as np
 from safetensors import SafetensorError, safe_open
 
-from .data.errors import DataError
 from .io import atomic_write
 
 CHECKSUM_KEY = "affectrl.sha256"
 
 
-class CorruptFileError(DataError):
-    """A file on disk is damaged (truncated, altered, or holding NaN/Inf where none was saved)."""
+class CorruptFileError(ValueError):
+    """A file on disk is damaged (truncated, altered, or holding NaN/Inf where none was saved);
+    the message starts with the file, as a DataError's does."""
+
+    def __init__(self, path: str | Path, message: str):
+        self.path = str(path)
+        super().__init__(f"{self.path}: {message}")
 
 
 def _is_torch(value: Any) -> bool:

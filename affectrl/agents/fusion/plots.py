@@ -112,7 +112,7 @@ def plot_traces(
         w = _weights(model, batch, transform)
         ax.stackplot(range(len(w)), *w.T.numpy(), labels=list(ds.modalities), alpha=0.85)
         ax.set_ylabel("weight", fontsize=8)
-        ax.set_title(f"{longest.id}: {title}", fontsize=9)
+        ax.set_title(f"{longest.id}: {title}", fontsize=9, parse_math=False)  # id: plain text
     for t in hit.nonzero().flatten().tolist():
         axes[1].axvline(t, color="black", alpha=0.25, linewidth=3)
     axes[1].set_xlabel("utterance (grey: text substituted)", fontsize=8)

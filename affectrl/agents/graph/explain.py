@@ -112,14 +112,16 @@ def plot_dialogue_graph(record: dict, label_names: list[str], path: Path, max_ut
         ax.scatter(t, 0, s=60, color=cmap(int(record["speaker"][t]) % 10), zorder=3)
         gold = int(record["gold"][t])
         text = f"{label_names[gold] if gold >= 0 else '-'}/{label_names[int(record['pred'][t])]}"
-        ax.text(t, -0.6, text, rotation=90, ha="center", va="top", fontsize=7)
+        ax.text(t, -0.6, text, rotation=90, ha="center", va="top", fontsize=7, parse_math=False)
     height = max(3.0, min(n, 12) * 0.35)
     ax.set_xlim(-1, n)
     ax.set_ylim(-height - 2.5, height)
     ax.set_yticks([])
     ax.set_xlabel("utterance (colour = speaker; text = gold/predicted)")
-    ax.set_title(
-        f"{record['dialogue_id']}: kept edges (blue: past -> t, red: future -> t)", fontsize=10
+    ax.set_title(  # names from the data are text: a `$` is not mathtext
+        f"{record['dialogue_id']}: kept edges (blue: past -> t, red: future -> t)",
+        fontsize=10,
+        parse_math=False,
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
