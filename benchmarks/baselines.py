@@ -29,6 +29,7 @@ from affectrl.config import apply_overrides, load_config  # noqa: E402
 from affectrl.io import write_json  # noqa: E402
 from affectrl.models.graph import GraphEdges, WindowGraph  # noqa: E402
 from affectrl.train import Run, resolve_config, train_seeds  # noqa: E402
+from affectrl.train.run_folder import read_metrics  # noqa: E402
 
 MOSI_VARIANTS = {
     "text": ["modalities=[text]", "model.fusion={name: concat}"],
@@ -100,7 +101,7 @@ def ours_in_child(root: Path, threads: int, epochs: int) -> tuple[float, float]:
         "--quiet",
     ]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    metrics = json.loads((root / "speed_ours" / "seed-1" / "metrics.json").read_text())
+    metrics = read_metrics(root / "speed_ours" / "seed-1")
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6
     return metrics["s_per_epoch"], rss
 
@@ -110,7 +111,7 @@ def best_test_epochs(run_dir: Path, seeds: list[int]) -> dict:
     published bc-LSTM protocol, reported for comparison only), and their mean over seeds."""
     best = {}
     for seed in seeds:
-        history = json.loads((run_dir / f"seed-{seed}" / "metrics.json").read_text())["history"]
+        history = read_metrics(run_dir / f"seed-{seed}")["history"]
         top = max(history, key=lambda h: h["test"]["accuracy"])
         best[seed] = {
             "epoch": top["epoch"],

@@ -21,7 +21,6 @@ import json
 import os
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,23 +35,28 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from affectrl.agents.fusion.env import FusionEnv, sb3_weights, train_sb3  # noqa: E402
+from affectrl.agents.fusion.baselines import (  # noqa: E402
+    ablations,
+    equal_weights,
+    oracle_weights,
+    overhead_ratio,
+    padded_logits,
+    weighted_predictor,
+)
+from affectrl.agents.fusion.env import FusionEnv, sb3_decider, train_sb3  # noqa: E402
 from affectrl.agents.fusion.quality import QualityEstimator  # noqa: E402
 from affectrl.agents.fusion.trainer import (  # noqa: E402
     AgentTrainConfig,
-    RewardConfig,
     fine_tune_jointly,
-    oracle_weights,
-    padded_logits,
     train_fusion_agent,
     train_gradient_gate,
 )
 from affectrl.config import apply_overrides, load_config  # noqa: E402
 from affectrl.io import atomic_write, write_json  # noqa: E402
 from affectrl.noise.grid import run_grid  # noqa: E402
-from affectrl.train import Run, resolve_config  # noqa: E402
-from affectrl.train.checkpoint import load_weights  # noqa: E402
+from affectrl.train import resolve_config  # noqa: E402
 from affectrl.train.data import Batches  # noqa: E402
+from affectrl.train.run_folder import train_run  # noqa: E402
 
 CONFIGS = {
     "backbone": "configs/mosi_agent_curriculum.yaml",
@@ -67,12 +71,8 @@ def trained(config: str, seed: int, out: Path, overrides: list[str]):
     returns (dataset, model with its selected weights, splits)."""
     cfg = resolve_config(apply_overrides(load_config(ROOT / config), overrides), seed)
     cfg["train"]["threads"] = 1
-    run = Run(cfg, out / cfg["name"] / f"seed-{seed}", progress=False)
-    run.train()
-    ds, model, splits = run.build()
-    model.load_state_dict(load_weights(run.run_dir / "model.safetensors")[0])
-    model.eval()
-    return ds, model, splits
+    run = train_run(cfg, out / cfg["name"] / f"seed-{seed}")
+    return run.dataset, run.model, run.splits
 
 
 def grid(model, ds, seed, transform, predict=None) -> pd.DataFrame:
@@ -82,59 +82,19 @@ def grid(model, ds, seed, transform, predict=None) -> pd.DataFrame:
     return run_grid(lambda b: predict(transform(b)), ds, "test", GRID, seed, progress=False)
 
 
-def with_override(model, weights_of):
-    """A grid predictor that sets the fusion's weights from the (corrupted) batch."""
-
-    def predict(batch):
-        model.fusion.override = weights_of(batch)
-        try:
-            return padded_logits(model, batch)
-        finally:
-            model.fusion.override = None
-
-    return predict
-
-
-def overhead_ratio(model, batches, repeats: int = 60) -> float:
-    """Batch inference time with the agent deciding / with fixed weights, same model, one run.
-
-    The two modes alternate, one pass over `batches` each per repeat, and each keeps its
-    fastest pass: on a shared machine the load drifts, and alternating exposes both modes to
-    the same drift."""
-    fusion = model.fusion
-    best = {"warmup": float("inf"), "policy": float("inf")}
-    with torch.inference_mode():
-        for k in range(repeats + 2):  # the first two passes warm caches
-            for mode in best:
-                fusion.mode = mode
-                start = time.perf_counter()
-                for b in batches:
-                    model(b)
-                if k >= 2:
-                    best[mode] = min(best[mode], time.perf_counter() - start)
-    fusion.mode = "policy"
-    return best["policy"] / best["warmup"]
-
-
 def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dict, pd.DataFrame]:
     ds, model, splits = trained(CONFIGS["backbone"], seed, out, args.override)
     transform = splits["train"].transform
     stats = splits["train"].feature_stats()  # the curriculum's noise scale, as in training
     fusion = model.fusion
-    fusion.quality = quality
+    fusion.use_quality(quality)
     base = fusion.fixed_weights.clone()
     cfg = AgentTrainConfig(iterations=args.iterations, seed=seed)
     grids = {
         "fixed": grid(model, ds, seed, transform),
-        "equal": grid(
-            model,
-            ds,
-            seed,
-            transform,
-            with_override(model, lambda b: torch.ones(*b.modality_mask.shape)),
-        ),
+        "equal": grid(model, ds, seed, transform, weighted_predictor(model, equal_weights)),
         "oracle": grid(
-            model, ds, seed, transform, with_override(model, lambda b: oracle_weights(b, base))
+            model, ds, seed, transform, weighted_predictor(model, lambda b: oracle_weights(b, base))
         ),
     }
     for name in ("attention", "gated"):
@@ -152,21 +112,12 @@ def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dic
     train_gradient_gate(model, splits["train"], stats, cfg, progress=False)
     grids["gradient_gate"] = grid(model, ds, seed, transform)
     # Ablations of the agent (each retrains the policy from scratch on the same backbone).
-    ablations = (
-        {}
-        if seed > args.ablation_seeds
-        else {
-            "rl_no_curriculum_ramp": replace(cfg, curriculum="curriculum-flat"),
-            "rl_clean_training": replace(cfg, curriculum=None),
-            "rl_alpha_only": replace(cfg, reward=RewardConfig(1.0, 0.0, 0.0)),
-            "rl_strong_regularisers": replace(cfg, reward=RewardConfig(1.0, 0.5, 0.5)),
-        }
-    )
-    for name, ablation in ablations.items():
+    variants = {} if seed > args.ablation_seeds else ablations(cfg)
+    for name, ablation in variants.items():
         fusion.policy.reset_parameters()
         train_fusion_agent(model, splits["train"], stats, ablation, progress=False)
         grids[name] = grid(model, ds, seed, transform)
-    if ablations:  # the state's reliability signals (default "fast")
+    if variants:  # the state's reliability signals (default "fast")
         for signals in ("full", "confidence"):
             fusion.configure_state(signals)
             train_fusion_agent(model, splits["train"], stats, cfg, progress=False)
@@ -176,13 +127,8 @@ def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dic
     if args.sb3_steps and seed <= args.ablation_seeds:
         env = FusionEnv(model, splits["train"], stats, seed=seed)
         agent = train_sb3(env, args.sb3_steps, seed)
-
-        def weights(b):
-            _, logits = fusion.encoders(b.features, b.modality_mask)
-            state = fusion.state(b.features, b.modality_mask, logits)
-            return fusion.from_decision(sb3_weights(agent, state), b.modality_mask)
-
-        grids["sb3"] = grid(model, ds, seed, transform, with_override(model, weights))
+        sb3 = weighted_predictor(model, sb3_decider(fusion, agent))
+        grids["sb3"] = grid(model, ds, seed, transform, sb3)
     # The policy with a drop head (a keep/drop decision per modality besides its weights).
     fusion.configure_state("fast", drop=True)
     train_fusion_agent(model, splits["train"], stats, cfg, progress=False)

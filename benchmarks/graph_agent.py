@@ -25,14 +25,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import f1_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from affectrl.agents.graph.methods import GRAPH_METHODS, RL_METHODS, method_config  # noqa: E402
-from affectrl.eval.significance import paired_randomisation_test, paired_seed_tests  # noqa: E402
+from affectrl.eval.significance import (  # noqa: E402
+    bootstrap_wf1,
+    paired_randomisation_test,
+    paired_seed_tests,
+)
 from affectrl.io import write_json  # noqa: E402
-from affectrl.train.run_folder import explain_run  # noqa: E402
+from affectrl.train.run_folder import explain_run, read_predictions  # noqa: E402
 from affectrl.train.trainer import Run, resolve_config  # noqa: E402
 
 # COGMEN (official hyper-parameters: lr 1e-4, batch 32, hidden 100, dropout 0.5, window 5/5)
@@ -60,25 +63,6 @@ BASES = {
 }
 
 
-def bootstrap_wf1(gold, a, b, rounds: int = 1000, seed: int = 0) -> dict:
-    """Paired bootstrap over utterances of weighted F1(a) - weighted F1(b): mean, 95% CI, and
-    the share of resamples where a does not beat b (one-sided p)."""
-    rng = np.random.default_rng(seed)
-    n = len(gold)
-    diffs = np.empty(rounds)
-    for k in range(rounds):
-        i = rng.integers(0, n, n)
-        diffs[k] = f1_score(gold[i], a[i], average="weighted") - f1_score(
-            gold[i], b[i], average="weighted"
-        )
-    return {
-        "mean_diff": float(diffs.mean()),
-        "ci95": [float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975))],
-        "p_not_better": float((diffs <= 0).mean()),
-        "rounds": rounds,
-    }
-
-
 def run_one(config: dict, run_dir: Path) -> dict:
     run = Run(config, run_dir, progress=True)
     metrics = run.train()
@@ -99,7 +83,7 @@ def run_one(config: dict, run_dir: Path) -> dict:
 
 
 def predictions(run_dir: Path):
-    p = json.loads((run_dir / "predictions.json").read_text())["test"]
+    p = read_predictions(run_dir, "test")
     return np.asarray(p["gold"]), np.asarray(p["pred"])
 
 

@@ -23,7 +23,6 @@ import json
 import platform
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +53,8 @@ from affectrl.noise.grid import (  # noqa: E402
     write_grid,
 )
 from affectrl.noise.protocols import get_grid  # noqa: E402
-from affectrl.train import Run, resolve_config  # noqa: E402
-from affectrl.train.checkpoint import load_weights  # noqa: E402
-from affectrl.train.data import standardizer  # noqa: E402
+from affectrl.train import resolve_config  # noqa: E402
+from affectrl.train.run_folder import train_run  # noqa: E402
 
 DISAGREEMENT_CHANNELS = ("mismatch", "context_deviation", "head_disagreement")
 HEADLINE_DISAGREEMENT = "mismatch"
@@ -64,21 +62,10 @@ HEADLINE_DISAGREEMENT = "mismatch"
 
 def bclstm_concat(seed: int, run_root: Path):
     """Train (or reuse) the baselines' bc-LSTM concatenation model (configs/mosi_bclstm_concat.yaml)
-    for one seed; returns predict(batch) -> logits [N, C] on raw-unit (corrupted) batches."""
+    for one seed; returns predict(batch) -> logits [N, C] on raw-unit (corrupted) batches (the
+    run standardises them as in training)."""
     config = resolve_config(load_config(REPO / "configs" / "mosi_bclstm_concat.yaml"), seed)
-    run = Run(config, run_root / f"seed-{seed}", progress=False)
-    run.train()
-    ds, model, _ = run.build()
-    state, _ = load_weights(run.run_dir / "model.safetensors")
-    model.load_state_dict(state)
-    model.eval()
-    standardise = standardizer(ds, list(ds.modalities))
-
-    def predict(batch: DialogueBatch) -> torch.Tensor:
-        # the standardizer writes into the batch's feature dict: give it a copy
-        return model(standardise(replace(batch, features=dict(batch.features)))).logits
-
-    return predict
+    return train_run(config, run_root / f"seed-{seed}").logits
 
 
 def unimodal_heads(ds: DialogueDataset, stats: FeatureStats):

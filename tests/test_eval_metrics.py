@@ -7,6 +7,7 @@ import pytest
 from sklearn import metrics as skm
 
 from affectrl.eval import (
+    bootstrap_wf1,
     classification_metrics,
     mean_std,
     paired_randomisation_test,
@@ -45,3 +46,14 @@ def test_significance_extremes():
     assert better["p"] < 0.01 and better["acc_diff"] == 1.0
     seeds = paired_seed_tests([0.8, 0.82, 0.81, 0.83, 0.8], [0.6, 0.61, 0.62, 0.6, 0.63])
     assert seeds["ttest_p"] < 0.01 and seeds["mean_diff"] > 0.15
+
+
+def test_bootstrap_of_the_weighted_f1_difference():
+    rng = np.random.default_rng(0)
+    gold = rng.integers(0, 3, 300)
+    noisy = np.where(rng.random(300) < 0.5, gold, rng.integers(0, 3, 300))
+    same = bootstrap_wf1(gold, noisy, noisy, rounds=50)
+    assert same["mean_diff"] == 0.0 and same["p_not_better"] == 1.0
+    better = bootstrap_wf1(gold, gold, noisy, rounds=50)
+    assert better["p_not_better"] == 0.0 and better["ci95"][0] > 0.2
+

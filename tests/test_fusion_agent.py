@@ -13,6 +13,12 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
+from affectrl.agents.fusion.baselines import (
+    ablations,
+    equal_weights,
+    oracle_weights,
+    weighted_predictor,
+)
 from affectrl.agents.fusion.env import FusionEnv
 from affectrl.agents.fusion.ppo import PPOConfig
 from affectrl.agents.fusion.quality import QUALITY_CHANNELS, QualityEstimator
@@ -20,7 +26,6 @@ from affectrl.agents.fusion.trainer import (
     AgentTrainConfig,
     RewardConfig,
     fine_tune_jointly,
-    oracle_weights,
     train_fusion_agent,
     train_gradient_gate,
     utterance_rewards,
@@ -69,7 +74,7 @@ def _model(ds: DialogueDataset, signals: str = "fast"):
         "unimodal_loss_weight": 1.0,
     }
     model = build_model(spec, DIMS, 2, 1)
-    model.fusion.quality = QualityEstimator.fit(ds)
+    model.fusion.use_quality(QualityEstimator.fit(ds))
     return model
 
 
@@ -86,7 +91,7 @@ def test_state_and_weights_respect_missing_modalities():
     state = fusion.state(batch.features, batch.modality_mask, logits)
     assert state.shape == (*batch.utterance_mask.shape, fusion.state_dim)
     assert torch.isfinite(state).all()
-    fusion.mode = "policy"
+    fusion.set_mode("policy")
     model.eval()
     out = model(batch)
     assert torch.allclose(out.weights.sum(-1), torch.ones(len(out.weights)))
@@ -109,9 +114,7 @@ def test_rewards_by_hand():
     weights = torch.zeros(*batch.utterance_mask.shape, 3)
     weights[0, :, 0] = 1.0
     weights[0, 1, :] = torch.tensor([0.0, 1.0, 0.0])  # a jump at utterance 1 and back at 2
-    model.fusion.override = weights
-    out = model(batch)
-    model.fusion.override = None
+    out = model(batch, weights=weights)
     cw = torch.tensor([1.0, 1.0])
     total, terms = utterance_rewards(out, batch, weights, cw, RewardConfig(1.0, 0.0, 1.0))
     gold = batch.labels[batch.utterance_mask]
@@ -136,6 +139,23 @@ def test_oracle_zeroes_corrupted_modalities():
     assert (w[:, 0] == 0).all()
     assert torch.allclose(w[:, 1], torch.full_like(w[:, 1], 0.1))  # 0.2 * (1 - 0.5)
     assert torch.allclose(w[:, 2], torch.full_like(w[:, 2], 0.2))
+
+
+def test_weights_given_to_the_model_decide_the_fusion():
+    ds = _dataset()
+    model = _model(ds).eval()
+    batch = collate(ds.splits["test"], list(DIMS))
+    predict = weighted_predictor(model, equal_weights)
+    logits = predict(batch)
+    assert logits.shape == (*batch.utterance_mask.shape, 2)
+    equal = model(batch, weights=equal_weights(batch))
+    assert torch.allclose(equal.weights, torch.full_like(equal.weights, 1 / 3))
+    assert torch.equal(logits[batch.utterance_mask], equal.logits)
+    model.fusion.fixed_weights.copy_(torch.tensor([1.0, 0.0, 0.0]))
+    assert not torch.equal(equal.logits, model(batch).logits)  # warm-up: the fixed weights
+    assert torch.equal(equal.logits, model(batch, weights=equal_weights(batch)).logits)
+    names = set(ablations(AgentTrainConfig()))
+    assert {"rl_clean_training", "rl_alpha_only"} <= names
 
 
 def test_ppo_and_gate_train_only_the_decider():
@@ -183,7 +203,7 @@ def test_signal_sets_size_the_state_and_all_run():
     assert dims == sorted(dims) and len(set(dims)) == 3
     batch = collate(ds.splits["dev"], list(DIMS))
     for model in models.values():
-        model.fusion.mode = "policy"
+        model.fusion.set_mode("policy")
         assert model.eval()(batch).weights.shape[1] == 3
     with pytest.raises(ValueError, match="signals"):
         _model(ds, "everything")

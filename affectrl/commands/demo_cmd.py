@@ -16,8 +16,7 @@ from ..config import apply_overrides, load_config
 from ..io import write_json
 from ..report import build_report
 from ..train import format_summary, train_seeds
-from ..train.run_folder import explain_run, seed_dirs
-from .eval_cmd import grid_seed_dir
+from ..train.run_folder import explain_run, grid_run, seed_dirs
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -72,9 +71,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if name.startswith("mosi_"):
             print(f"== noise grid {NOISE_GRID}: {name}", flush=True)
             for seed_dir in seed_dirs(root / name):
-                grid = grid_seed_dir(
-                    seed_dir, NOISE_GRID, "test", show=False, progress=not args.quiet
-                )
+                grid = grid_run(seed_dir, NOISE_GRID, "test", progress=not args.quiet)
                 table[name]["grid_accuracy"] = float(grid["accuracy"].mean())
         if "graph_agent" in name:
             for seed_dir in seed_dirs(root / name):

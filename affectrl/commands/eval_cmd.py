@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-import pandas as pd
 
 from ..eval.metrics import SUMMARY_KEYS, mean_std
-from ..io import write_json
-from ..train import evaluate
-from ..train.run_folder import load_run, read_config, seed_dirs
+from ..train.run_folder import evaluate_run, finished_seed_dirs, grid_run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,55 +34,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=cmd_eval)
 
 
-def evaluate_seed_dir(seed_dir: Path) -> dict:
-    """Metrics of the saved weights on dev and test; written to seed_dir/eval.json."""
-    ds, model, splits, *_ = load_run(seed_dir)
-    results = {s: evaluate(model, splits[s].in_order(), ds.label_names)[0] for s in ("dev", "test")}
-    write_json(seed_dir / "eval.json", results)
-    return results
-
-
-def grid_seed_dir(
-    seed_dir: Path,
-    grid: str,
-    split: str,
-    seed: int | None = None,
-    show: bool = True,
-    progress: bool = True,
-) -> pd.DataFrame:
-    """The run's model on every cell of `grid`; results and plot written into seed_dir.
-    seed: of the corruptions (None: the run's seed); show: print the table; progress: a
-    progress bar over the cells."""
-    from ..noise.grid import format_table, run_grid, write_grid
-
-    if seed is None:
-        seed = int(read_config(seed_dir)["seed"])
-    ds, model, splits, *_ = load_run(seed_dir)
-    transform = splits["train"].transform  # the run's input standardisation, if any
-
-    def predict(batch):  # corrupt first, then standardise as in training
-        return model(transform(batch)).logits
-
-    results = run_grid(predict, ds, split, grid, seed, progress=progress)
-    write_grid(results, seed_dir, stem=f"robustness_{grid}")
-    if show:
-        print(f"{seed_dir}  noise grid {grid} ({split}):")
-        print(format_table(results))
-    return results
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
-    finished = [d for d in seed_dirs(Path(args.run_dir)) if (d / "model.safetensors").is_file()]
-    if not finished:
-        raise FileNotFoundError(f"{args.run_dir}: no finished seed (no model.safetensors yet)")
+    from ..noise.grid import format_table
+
     per_seed, grid_means = [], []
-    for seed_dir in finished:
+    for seed_dir in finished_seed_dirs(args.run_dir):
         if args.noise_grid:
-            grid_cells = grid_seed_dir(
+            grid_cells = grid_run(
                 seed_dir, args.noise_grid, args.grid_split, args.grid_seed, progress=not args.quiet
             )
+            print(f"{seed_dir}  noise grid {args.noise_grid} ({args.grid_split}):")
+            print(format_table(grid_cells))
             grid_means.append(float(grid_cells["accuracy"].mean()))
-        results = evaluate_seed_dir(seed_dir)
+        results = evaluate_run(seed_dir)
         per_seed.append(results)
         for split in ("dev", "test"):
             cells = "  ".join(f"{k} {100 * results[split][k]:.2f}" for k in SUMMARY_KEYS)

@@ -32,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from ..train.sweep import expand, result_table, run_local, run_ray
+    from ..report.tables import result_table
+    from ..train.sweep import expand, run_local, run_ray
 
     out = Path(args.out)
     trials = expand(args.config, args.seeds, tuple(args.set), args.noise)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import load_config
-from ..train import format_summary, run_folder, run_name, train_seeds
+from ..train import format_summary, named_run_dir, run_name, train_seeds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
     name = args.name or run_name(config, args.config)
-    run_dir = run_folder(args.runs_dir, name)
+    run_dir = named_run_dir(args.runs_dir, name)
     summary = train_seeds(config, args.seeds, run_dir, progress=not args.quiet)
     print(format_summary(summary))
     print(f"results: {run_dir}/summary.json, {run_dir}/summary.csv")

@@ -55,9 +55,10 @@ class ERCModel(nn.Module):
         self.fusion, self.context, self.classifier = fusion, context, classifier
         self.unimodal_loss_weight = unimodal_loss_weight
 
-    def forward(self, batch: DialogueBatch) -> ModelOutput:
+    def forward(self, batch: DialogueBatch, weights: torch.Tensor | None = None) -> ModelOutput:
+        """weights: modality weights [B, T, M] the (weighted) fusion uses instead of its own."""
         mask = batch.utterance_mask
-        fused = self.fusion(batch.features, batch.modality_mask)
+        fused = self.fusion(batch.features, batch.modality_mask, weights)
         logits = self.classifier(self.context(fused.fused, mask, batch.speakers))
         uni = fused.unimodal_logits[mask] if fused.unimodal_logits is not None else None
         weights = fused.weights[mask] if fused.weights is not None else None
@@ -111,7 +112,9 @@ class LateFusionModel(nn.Module):
             dialogue_ids=batch.dialogue_ids,
         )
 
-    def forward(self, batch: DialogueBatch) -> ModelOutput:
+    def forward(self, batch: DialogueBatch, weights: torch.Tensor | None = None) -> ModelOutput:
+        if weights is not None:
+            raise ValueError("late fusion averages its unimodal models; it takes no weights")
         mods = [batch.modalities.index(m) for m in self.modalities]
         logits = torch.stack(
             [

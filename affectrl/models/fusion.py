@@ -2,9 +2,11 @@
 
 Every fusion reads `features[m]` float32 [B, T, D_m] and `modality_mask` bool [B, T, M] and
 returns a `FusionOutput`. A missing modality (mask False) contributes nothing: its input is zeroed
-and, for weighted fusions, its weight is 0 and the others are renormalised. The context model
-(affectrl.models.context) sits behind a fusion; the RL fusion agent (issue #5) plugs in here by
-returning its own `weights`.
+and, for weighted fusions, its weight is 0 and the others are renormalised. A weighted fusion
+also takes `weights` [B, T, M]: modality weights decided outside it (an RL rollout, the oracle,
+equal weights), used instead of its own. The context model (affectrl.models.context) sits behind
+a fusion; the RL fusion agent (affectrl.agents.fusion) is a weighted fusion whose own weights
+come from its decider.
 """
 
 from __future__ import annotations
@@ -87,7 +89,9 @@ class ConcatFusion(nn.Module):
         )
         self.out_dim = encoder_dim * len(dims) if encoder_dim else sum(dims.values())
 
-    def forward(self, features, modality_mask) -> FusionOutput:
+    def forward(self, features, modality_mask, weights=None) -> FusionOutput:
+        if weights is not None:
+            raise ValueError("concatenation takes no modality weights (use a weighted fusion)")
         if self.encoders is None:
             return FusionOutput(torch.cat(_present(features, modality_mask, self.modalities), -1))
         enc, logits = self.encoders(features, modality_mask)
@@ -126,16 +130,20 @@ class WeightedFusion(nn.Module):
         if weighting == "gated":
             self.gate = nn.Linear(m * hidden, m * hidden)
 
-    def forward(self, features, modality_mask) -> FusionOutput:
+    def forward(self, features, modality_mask, weights=None) -> FusionOutput:
+        """weights: [B, T, M] to fuse with instead of the weighting's own (renormalised over
+        the present modalities), or None."""
         enc, logits = self.encoders(features, modality_mask)  # [B,T,M,H], [B,T,M,C]
         mask = modality_mask
-        if self.weighting == "gated":
+        if weights is not None:
+            weights = masked_normalise(weights, mask)
+        elif self.weighting == "gated":
             b, t, m, h = enc.shape
             gate_logits = self.gate(enc.flatten(2)).view(b, t, m, h)
             gate_logits = gate_logits.masked_fill(~mask.unsqueeze(-1), -1e9)
             gates = torch.softmax(gate_logits, dim=2) * mask.unsqueeze(-1).to(enc.dtype)
             return FusionOutput((gates * enc).sum(2), logits, gates.mean(-1))
-        if self.weighting == "attention":
+        elif self.weighting == "attention":
             raw = self.score(enc).squeeze(-1).masked_fill(~mask, -1e9)
             weights = torch.softmax(raw, dim=-1) * mask.to(enc.dtype)
         elif self.weighting == "fixed" and self.training:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..eval.significance import paired_randomisation_test, paired_seed_tests
-from .collect import RunRecord
+from ..io import atomic_write
+from .collect import RunRecord, collect_runs
 
 METRICS = ("accuracy", "weighted_f1", "macro_f1")
 
@@ -127,3 +129,12 @@ def significance_table(
                     )
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def result_table(out: Path) -> pd.DataFrame:
+    """Mean ± std per method over the finished runs under `out` (a sweep's folder); also
+    written as out/sweep_results.csv and out/sweep_results.md."""
+    table = display_table(summary_table(collect_runs([out])))
+    atomic_write(out / "sweep_results.csv", lambda p: table.to_csv(p, index=False))
+    atomic_write(out / "sweep_results.md", lambda p: p.write_text(table.to_markdown(index=False)))
+    return table

@@ -1,30 +1,47 @@
-"""Finished run folders: find them, load one ready to predict, and what is computed from one.
+"""Run folders: their files, finding them, loading a finished one, and what is computed from one.
 
-The one place a finished run (runs/<name>/seed-<k>/, see `affectrl.train.trainer`) is read back:
-`affectrl eval`, `affectrl graph-explain`, the demo, the report's grid runs and every benchmark
-go through `load_run`.
+The one place a run folder (runs/<name>/seed-<k>/, written by `affectrl.train.trainer.Run`) is
+read back: `affectrl eval`, `affectrl graph-explain`, the demo, the report and every benchmark
+go through this module.
+
+    config.yaml          the resolved config, seed included            (`read_config`)
+    model.safetensors    the weights chosen on dev                     (`load_run`)
+    metrics.json         dev and test metrics, history (= run done)    (`read_metrics`)
+    predictions.json     per split: utterance ids, gold and predicted  (`read_predictions`)
 """
 
 from __future__ import annotations
 
+import json
+import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import torch
 import yaml
 
-from ..data.types import DialogueDataset
-from .checkpoint import load_weights
-from .data import Batches
-from .trainer import Run
+from ..io import write_json
+from ..paths import PathEscapeError, inside, is_inside
 
-WEIGHTS = "model.safetensors"
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+
+    from ..data.batch import DialogueBatch
+    from ..data.types import DialogueDataset
+    from .data import Batches
+
 CONFIG = "config.yaml"
+WEIGHTS = "model.safetensors"
+METRICS = "metrics.json"
+PREDICTIONS = "predictions.json"
+SEED_PREFIX = "seed-"
 
 
 class LoadedRun(NamedTuple):
-    """A finished run: its dataset, its model (the weights chosen on dev, eval mode, a trained
-    agent deciding) and its splits (`Batches` with the run's input transform)."""
+    """A finished run ready to predict: its dataset, its model (the weights chosen on dev, eval
+    mode, a trained agent deciding), its splits (`Batches` with the run's input transform), its
+    config and its folder."""
 
     dataset: DialogueDataset
     model: torch.nn.Module
@@ -32,16 +49,70 @@ class LoadedRun(NamedTuple):
     config: dict[str, Any]
     run_dir: Path
 
+    @property
+    def seed(self) -> int:
+        return int(self.config["seed"])
+
+    def logits(self, batch: DialogueBatch) -> torch.Tensor:
+        """Logits [N, C] of a batch in the data's own units (e.g. corrupted by a noise grid):
+        the run's input transform (its standardisation, if any) first, as in training."""
+        return self.model(self.splits["train"].transform(batch)).logits
+
 
 def seed_dirs(run_dir: str | Path) -> list[Path]:
     """The seed folders of a run: run_dir itself when it holds config.yaml, else its seed-*/."""
     run_dir = Path(run_dir)
     if (run_dir / CONFIG).is_file():
         return [run_dir]
-    found = sorted(p for p in run_dir.glob("seed-*") if (p / CONFIG).is_file())
+    found = sorted(p for p in run_dir.glob(f"{SEED_PREFIX}*") if (p / CONFIG).is_file())
     if not found:
-        raise FileNotFoundError(f"{run_dir}: no {CONFIG} here nor in seed-*/ folders")
+        raise FileNotFoundError(f"{run_dir}: no {CONFIG} here nor in {SEED_PREFIX}*/ folders")
     return found
+
+
+def finished_seed_dirs(run_dir: str | Path) -> list[Path]:
+    """The seed folders of a run that hold trained weights; an error when there are none."""
+    finished = [d for d in seed_dirs(run_dir) if (d / WEIGHTS).is_file()]
+    if not finished:
+        raise FileNotFoundError(f"{run_dir}: no finished seed (no {WEIGHTS} yet)")
+    return finished
+
+
+def named_run_dir(runs_dir: str | Path, name: str) -> Path:
+    """`runs_dir/name`, refused when the name leads outside `runs_dir` or is `runs_dir` itself
+    (`name: ../../x`, an absolute path, a symlink leaving it)."""
+    folder = inside(runs_dir, name, "run name")
+    if folder.resolve() == Path(runs_dir).resolve():
+        raise PathEscapeError(f"run name {name!r} names no folder inside {runs_dir}")
+    return folder
+
+
+def own_files(run: Path, paths: list[Path]) -> list[Path]:
+    """The paths that resolve inside the folder `run`; the others (symlinks pointing out) are
+    reported with a warning and left out."""
+    own = [p for p in paths if is_inside(p, run)]
+    for p in sorted(set(paths) - set(own)):
+        warnings.warn(f"{p}: points outside its run folder {run}; skipped", stacklevel=3)
+    return own
+
+
+def finished_runs(roots: Iterable[str | Path]) -> list[Path]:
+    """Every finished run folder (one holding metrics.json) under the given folders, searched
+    recursively; each folder once, and only those resolving inside their root."""
+    found: dict[Path, Path] = {}
+    for root in map(Path, roots):
+        if not root.exists():
+            raise FileNotFoundError(f"run folder not found: {root}")
+        paths = [root / METRICS] if (root / METRICS).is_file() else []
+        paths += sorted(p for p in root.rglob(METRICS) if p.parent != root)
+        for path in own_files(root, paths):
+            found[path.parent.resolve()] = path.parent
+    return list(found.values())
+
+
+def run_method(run_dir: Path) -> str:
+    """The run's name: the folder above `seed-<k>` (the config's `name`), else the folder's."""
+    return run_dir.parent.name if run_dir.name.startswith(SEED_PREFIX) else run_dir.name
 
 
 def read_config(seed_dir: str | Path) -> dict[str, Any]:
@@ -49,9 +120,28 @@ def read_config(seed_dir: str | Path) -> dict[str, Any]:
     return yaml.safe_load((Path(seed_dir) / CONFIG).read_text())
 
 
+def read_metrics(seed_dir: str | Path) -> dict[str, Any]:
+    """A finished run's metrics.json (an error naming the file when it is not valid JSON)."""
+    path = Path(seed_dir) / METRICS
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+
+
+def read_predictions(seed_dir: str | Path, split: str) -> dict[str, Any] | None:
+    """Per-utterance ids, gold and predicted labels of `split` (None if the run saved none)."""
+    path = Path(seed_dir) / PREDICTIONS
+    if not path.is_file() or not own_files(Path(seed_dir), [path]):
+        return None
+    return json.loads(path.read_text()).get(split)
+
+
 def load_run(seed_dir: str | Path) -> LoadedRun:
-    """(dataset, model with the run's chosen weights in eval mode, splits, config, folder) of a
-    finished run."""
+    """A finished run, rebuilt from its folder (see `LoadedRun`)."""
+    from .checkpoint import load_weights
+    from .trainer import Run
+
     seed_dir = Path(seed_dir)
     if not (seed_dir / WEIGHTS).is_file():
         raise FileNotFoundError(f"{seed_dir} holds no finished run ({WEIGHTS} missing)")
@@ -60,6 +150,45 @@ def load_run(seed_dir: str | Path) -> LoadedRun:
     state, _ = load_weights(seed_dir / WEIGHTS)
     model.load_state_dict(state)
     return LoadedRun(ds, model.eval(), splits, config, seed_dir)
+
+
+def train_run(config: dict[str, Any], run_dir: str | Path, progress: bool = False) -> LoadedRun:
+    """Train (or resume, or reuse when finished) a resolved config in run_dir, then load it."""
+    from .trainer import Run
+
+    Run(config, run_dir, progress=progress).train()
+    return load_run(run_dir)
+
+
+def evaluate_run(seed_dir: str | Path) -> dict[str, Any]:
+    """Metrics of a finished run's weights on dev and test; written to seed_dir/eval.json."""
+    from .trainer import evaluate
+
+    run = load_run(seed_dir)
+    names = run.dataset.label_names
+    results = {s: evaluate(run.model, run.splits[s].in_order(), names)[0] for s in ("dev", "test")}
+    write_json(run.run_dir / "eval.json", results)
+    return results
+
+
+def grid_run(
+    seed_dir: str | Path,
+    grid: str,
+    split: str = "test",
+    seed: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """A finished run's model on every cell of the noise grid `grid` over `split`; the table,
+    JSON and plot are written into the folder as robustness_<grid>.*. seed: of the corruptions
+    (None: the run's own seed, as the benchmarks do); progress: a bar over the cells."""
+    from ..noise.grid import run_grid, write_grid
+
+    run = load_run(seed_dir)
+    results = run_grid(
+        run.logits, run.dataset, split, grid, run.seed if seed is None else seed, progress=progress
+    )
+    write_grid(results, run.run_dir, stem=f"robustness_{grid}")
+    return results
 
 
 def explain_run(run_dir: str | Path, dialogue_id: str | None = None) -> dict:

@@ -8,7 +8,6 @@ from pathlib import Path
 
 from ..eval.metrics import SUMMARY_KEYS, mean_std
 from ..io import atomic_write, write_json
-from ..paths import PathEscapeError, inside
 from .trainer import Run, resolve_config
 
 
@@ -19,15 +18,6 @@ def run_name(config: dict, config_path: str | Path | None = None) -> str:
     if config_path is not None:
         return Path(config_path).stem
     raise ValueError("config has no `name:` and no file name to take one from")
-
-
-def run_folder(runs_dir: str | Path, name: str) -> Path:
-    """`runs_dir/name`, refused when the name leads outside `runs_dir` or is `runs_dir` itself
-    (`name: ../../x`, an absolute path, a symlink leaving it)."""
-    folder = inside(runs_dir, name, "run name")
-    if folder.resolve() == Path(runs_dir).resolve():
-        raise PathEscapeError(f"run name {name!r} names no folder inside {runs_dir}")
-    return folder
 
 
 def train_seeds(config: dict, seeds: list[int], run_dir: str | Path, progress: bool = True) -> dict:

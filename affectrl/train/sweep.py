@@ -2,7 +2,8 @@
 
 Every trial writes the same run folder whichever backend ran it (`<out>/<name>/seed-<k>/`), a
 finished trial (metrics.json present) is skipped when a sweep is restarted, and the result table
-is computed from the run folders afterwards, so local and Ray sweeps give the same table.
+is computed from the run folders afterwards (`affectrl.report.tables.result_table`), so local and
+Ray sweeps give the same table.
 """
 
 from __future__ import annotations
@@ -12,11 +13,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import pandas as pd
 from tqdm import tqdm
 
 from ..config import load_config
-from ..io import atomic_write
+from .run_folder import METRICS, named_run_dir
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,7 @@ class Trial:
         return f"{base}__{self.noise}" if self.noise else str(base)
 
     def run_dir(self, out: Path) -> Path:
-        from .runs import run_folder
-
-        return run_folder(out, self.name()) / f"seed-{self.seed}"
+        return named_run_dir(out, self.name()) / f"seed-{self.seed}"
 
 
 def expand(
@@ -72,7 +70,7 @@ def run_trial(trial: Trial, out: str | Path, threads: int = 1) -> dict:
 
 
 def pending_trials(trials: list[Trial], out: Path) -> list[Trial]:
-    return [t for t in trials if not (t.run_dir(out) / "metrics.json").is_file()]
+    return [t for t in trials if not (t.run_dir(out) / METRICS).is_file()]
 
 
 def run_local(trials: list[Trial], out: Path, workers: int = 2) -> None:
@@ -136,14 +134,3 @@ def run_ray(
             raise RuntimeError(f"{len(errors)} Ray trials failed; first: {errors[0]}")
     finally:
         ray.shutdown()
-
-
-def result_table(out: Path) -> pd.DataFrame:
-    """Mean ± std per method over the sweep's finished runs; also written as CSV and Markdown."""
-    from ..report import collect_runs
-    from ..report.tables import display_table, summary_table
-
-    table = display_table(summary_table(collect_runs([out])))
-    atomic_write(out / "sweep_results.csv", lambda p: table.to_csv(p, index=False))
-    atomic_write(out / "sweep_results.md", lambda p: p.write_text(table.to_markdown(index=False)))
-    return table

@@ -38,6 +38,7 @@ from ..models import build_model
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from .data import Batches, dataset_for, modalities_for, standardizer
 from .finite import check_loss, check_split_loss
+from .run_folder import CONFIG, METRICS, PREDICTIONS, WEIGHTS
 from .tuning import tune_fixed_weights
 
 DEFAULTS: dict[str, Any] = {
@@ -230,14 +231,14 @@ class Run:
         self.config, self.run_dir, self.progress = config, Path(run_dir), progress
         self.checkpoint_path = self.run_dir / "checkpoint.safetensors"
         self.best_path = self.run_dir / "best.safetensors"
-        self.metrics_path = self.run_dir / "metrics.json"
+        self.metrics_path = self.run_dir / METRICS
 
     @property
     def done(self) -> bool:
         return self.metrics_path.is_file()
 
     def _check_config(self) -> None:
-        path = self.run_dir / "config.yaml"
+        path = self.run_dir / CONFIG
         if path.is_file():
             saved = yaml.safe_load(path.read_text())
             if saved != self.config:
@@ -419,9 +420,9 @@ class Run:
         if agent is not None:
             results["agent"] = agent
         save_weights(
-            self.run_dir / "model.safetensors", model.state_dict(), {"config": self.config}
+            self.run_dir / WEIGHTS, model.state_dict(), {"config": self.config}
         )
-        write_json(self.run_dir / "predictions.json", predictions)
+        write_json(self.run_dir / PREDICTIONS, predictions)
         write_json(self.metrics_path, results)
         self.checkpoint_path.unlink(missing_ok=True)
         self.best_path.unlink(missing_ok=True)

@@ -84,12 +84,8 @@ class FusionEnv(gym.Env):
         weights[b, t] = action_weights(torch.as_tensor(action, dtype=torch.float32))
         weights = self.fusion.from_decision(weights, batch.modality_mask)
         one = _select(batch, b)
-        self.fusion.override = weights[b : b + 1]
-        try:
-            with torch.no_grad():
-                out = self.model(one)
-        finally:
-            self.fusion.override = None
+        with torch.no_grad():
+            out = self.model(one, weights=weights[b : b + 1])
         used = torch.zeros_like(weights[b : b + 1])
         used[one.utterance_mask] = out.weights
         rewards, _ = utterance_rewards(out, one, used, self.cls_weights, self.reward)
@@ -139,6 +135,18 @@ def sb3_weights(agent, state: torch.Tensor) -> torch.Tensor:
     actions, _ = agent.predict(flat, deterministic=True)
     weights = action_weights(torch.as_tensor(actions, dtype=torch.float32))
     return weights.reshape(*state.shape[:-1], -1)
+
+
+def sb3_decider(fusion, agent):
+    """batch -> the fusion weights [B, T, M] a trained SB3 agent decides: the fusion's state
+    per utterance, the agent's deterministic action, applied to the fusion's prior."""
+
+    def weights(batch: DialogueBatch) -> torch.Tensor:
+        _, logits = fusion.encoders(batch.features, batch.modality_mask)
+        state = fusion.state(batch.features, batch.modality_mask, logits)
+        return fusion.from_decision(sb3_weights(agent, state), batch.modality_mask)
+
+    return weights
 
 
 def action_weights(action: torch.Tensor) -> torch.Tensor:

@@ -38,6 +38,7 @@ from .policy import DirichletPolicy
 STATE_CLIP = 10.0
 SIGNALS = ("fast", "full", "confidence")
 PRIORS = ("fixed", "uniform")
+MODES = ("warmup", "policy", "gate")
 PRIOR_FLOOR = 1e-9
 
 
@@ -59,11 +60,13 @@ class SoftmaxGate(nn.Module):
 class AgentFusion(WeightedFusion):
     """WeightedFusion whose weights come from a decider over the reliability state.
 
-    Attributes:
-        mode: "warmup" (fixed-weights behaviour), "policy" or "gate" (the decider sets weights).
-        quality: a fitted `QualityEstimator`, required in policy/gate modes unless
-            signals="confidence".
-        override: weights [B, T, M] to use instead of the decider's (RL rollouts, the oracle).
+    Where the weights come from, in order:
+        1. `weights` given to forward (an RL rollout's sampled decisions, the oracle, equal
+           weights): used as they are, renormalised over the present modalities;
+        2. the mode (`set_mode`): "warmup" (the default; the fixed-weights behaviour), "policy"
+           (the RL policy decides) or "gate" (the gradient-trained gate decides).
+    The deciders read the reliability state, which needs a fitted `QualityEstimator`
+    (`use_quality`) unless signals="confidence".
 
     `drop` gives the RL policy a Bernoulli keep/drop decision per modality besides its Dirichlet
     weights (`DirichletPolicy`): the Dirichlet mean alone cannot go below
@@ -97,7 +100,16 @@ class AgentFusion(WeightedFusion):
         self.configure_state(signals)
         self.mode = "warmup"
         self.quality = None
-        self.override: torch.Tensor | None = None
+
+    def set_mode(self, mode: str) -> None:
+        """Who decides the weights when forward is given none: "warmup", "policy" or "gate"."""
+        if mode not in MODES:
+            raise ValueError(f"unknown fusion agent mode {mode!r}; known: {MODES}")
+        self.mode = mode
+
+    def use_quality(self, quality) -> None:
+        """The fitted `QualityEstimator` whose signals the state reads."""
+        self.quality = quality
 
     def configure_state(self, signals: str, drop: bool | None = None) -> None:
         """Choose the state's reliability signals (see the module docstring) and whether the
@@ -208,14 +220,13 @@ class AgentFusion(WeightedFusion):
         weights = logits.new_zeros(mask.shape)
         return weights.view(-1, m).index_copy_(0, real, decided).view(mask.shape)
 
-    def forward(self, features, modality_mask) -> FusionOutput:
-        if self.mode == "warmup" and self.override is None:
-            return super().forward(features, modality_mask)
+    def forward(self, features, modality_mask, weights=None) -> FusionOutput:
+        """weights: [B, T, M] decided outside (see the class docstring), or None."""
+        if weights is not None or self.mode == "warmup":
+            return super().forward(features, modality_mask, weights)
         enc, logits = self.encoders(features, modality_mask)
-        if self.override is not None:
-            weights = masked_normalise(self.override, modality_mask)
-        else:  # from_decision returns weights normalised over the present modalities
-            weights = self.decide(features, modality_mask, logits)
+        # from_decision returns weights normalised over the present modalities
+        weights = self.decide(features, modality_mask, logits)
         return FusionOutput((weights.unsqueeze(-1) * enc).sum(2), logits, weights)
 
 

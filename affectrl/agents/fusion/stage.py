@@ -73,7 +73,7 @@ def run_agent_stage(
     # on the scale the model reads (the run's standardisation, if any), as the curriculum
     quality = QualityEstimator.fit(ds, steps=int(steps), transform=train_batches.transform)
     quality.save(run_dir / QUALITY_FILE)
-    model.fusion.quality = quality
+    model.fusion.use_quality(quality)
     settings = AgentTrainConfig(
         iterations=int(agent["iterations"]),
         batch_size=int(agent["batch_size"]),
@@ -120,5 +120,5 @@ def restore_agent(model, run_dir: Path) -> None:
             f"{metrics}: the fusion agent was trained on a different state layout "
             f"({saved or 'not recorded'}); retrain it (delete {run_dir})"
         )
-    model.fusion.quality = QualityEstimator.load(path)
-    model.fusion.mode = "policy"
+    model.fusion.use_quality(QualityEstimator.load(path))
+    model.fusion.set_mode("policy")

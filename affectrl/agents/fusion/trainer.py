@@ -149,7 +149,7 @@ def train_fusion_agent(
     diagnostics (reward terms, entropy, approx KL, clip fraction, value loss)."""
     fusion: AgentFusion = model.fusion
     _freeze(model, fusion.policy.parameters())
-    fusion.mode = "policy"
+    fusion.set_mode("policy")
     optimizer = torch.optim.Adam(fusion.policy.parameters(), lr=config.ppo.lr)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
@@ -165,11 +165,7 @@ def train_fusion_agent(
             decisions = fusion.policy.decision(actions)  # [N, M]
             weights = torch.zeros(*mask.shape, decisions.shape[-1])
             weights[mask] = decisions
-            fusion.override = fusion.from_decision(weights, batch.modality_mask)
-            try:
-                out = model(batch)
-            finally:
-                fusion.override = None
+            out = model(batch, weights=fusion.from_decision(weights, batch.modality_mask))
             used = out.weights  # after renormalising over present modalities
             full = torch.zeros_like(weights)
             full[mask] = used
@@ -183,7 +179,7 @@ def train_fusion_agent(
         if writer is not None:
             for key, value in record.items():
                 writer.add_scalar(f"agent/{key}", value, it)
-    fusion.mode = "policy"
+    fusion.set_mode("policy")
     return history
 
 
@@ -198,7 +194,7 @@ def train_gradient_gate(
     returns the per-iteration losses."""
     fusion: AgentFusion = model.fusion
     _freeze(model, fusion.gate.parameters())
-    fusion.mode = "gate"
+    fusion.set_mode("gate")
     return _train_by_gradient(
         model, fusion.gate.parameters(), config.gate_lr, train_batches, stats, config, progress
     )
@@ -223,7 +219,7 @@ def fine_tune_jointly(
     backbone = [p for p in model.parameters() if id(p) not in deciders]
     _freeze(model, backbone)
     model.train()
-    fusion.mode = "policy"
+    fusion.set_mode("policy")
     schedule = replace(config, iterations=config.joint_iterations)
     try:
         return _train_by_gradient(
@@ -249,20 +245,3 @@ def _train_by_gradient(
         optimizer.step()
         losses.append(loss.item())
     return losses
-
-
-def oracle_weights(batch: DialogueBatch, base: torch.Tensor) -> torch.Tensor:
-    """Weights [B, T, M] from the known corruption: base weights scaled by 1 - severity
-    (0 for missing or substituted modalities); the base weights where nothing survives."""
-    severity = batch.corruption.get("severity", torch.zeros(batch.modality_mask.shape))
-    weights = base * (1 - severity).clamp_min(0) * batch.modality_mask
-    dead = weights.sum(-1, keepdim=True) <= 0
-    return torch.where(dead, base.expand_as(weights), weights)
-
-
-def padded_logits(model: ERCModel, batch: DialogueBatch) -> torch.Tensor:
-    """Model logits scattered back to [B, T, C] (zeros at padding), for the grid runner."""
-    out = model(batch)
-    logits = torch.zeros(*batch.utterance_mask.shape, out.logits.shape[-1])
-    logits[batch.utterance_mask] = out.logits
-    return logits
