@@ -52,6 +52,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         per = " / ".join(str(c[s]["utterances"]) for s in ("train", "dev", "test"))
         mods = ",".join(f"{m}:{d}" for m, d in ds.feature_dims().items()) or "raw only"
         print(f"{name:10s} {total_d:9d} {total_u:10d}   {per}   [{ds.num_classes} classes; {mods}]")
+        if ds.coverage:
+            print("    clips per source: " + ", ".join(f"{k} {v}" for k, v in ds.coverage.items()))
+        for source, ids in ds.one_source.items():
+            if ids:
+                shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+                print(f"    only in {source} (not used): {len(ids)}: {shown}")
     return 1 if failed else 0
 
 

@@ -1,4 +1,8 @@
-"""`affectrl eval RUN_DIR`: recompute dev/test metrics from a run's saved weights."""
+"""`affectrl eval RUN_DIR`: recompute dev/test metrics from a run's saved weights.
+
+A cross-validated seed (`train.cv`) is evaluated fold by fold (each fold folder gets its
+eval.json and grid table) and pooled into the seed folder: metrics over all utterances, grid
+accuracy per cell over all folds' test utterances."""
 
 from __future__ import annotations
 

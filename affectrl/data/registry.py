@@ -10,7 +10,7 @@ from .byo import load_byo
 from .iemocap import load_iemocap_text
 from .meld import load_meld
 from .mosi import load_mosi
-from .ravdess import load_ravdess
+from .ravdess import load_ravdess, load_ravdess_av
 from .root import data_root
 from .types import DialogueDataset
 
@@ -20,6 +20,7 @@ READERS: dict[str, Callable[[Path], DialogueDataset]] = {
     "meld3": partial(load_meld, target="sentiment"),
     "mosi": load_mosi,
     "ravdess": load_ravdess,
+    "ravdess_av": load_ravdess_av,
 }
 
 DESCRIPTIONS = {
@@ -27,7 +28,8 @@ DESCRIPTIONS = {
     "meld7": "MELD, 7 emotions, text + speakers (meld/*_sent_emo.csv)",
     "meld3": "MELD, 3 sentiments, text + speakers (meld/*_sent_emo.csv)",
     "mosi": "CMU-MOSI, binary sentiment, bc-LSTM text/audio/visual features (mosi/)",
-    "ravdess": "RAVDESS speech, 8 emotions, raw 16 kHz WAV (ravdess/Actor_*/)",
+    "ravdess": "RAVDESS speech, 8 emotions, raw 16 kHz WAV, one clip a dialogue (ravdess/Actor_*/)",
+    "ravdess_av": "RAVDESS audio (WAV) + visual (35 OpenFace action units, ravdess/au_mfcc.pkl)",
 }
 
 

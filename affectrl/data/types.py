@@ -53,6 +53,11 @@ class DialogueDataset:
         source: the files it was read from (for `data check` and error messages).
         per_dialogue_speakers: speakers are numbered by first appearance within each dialogue
             (MELD, MOSI); False numbers them dataset-wide (IEMOCAP's 'M'/'F').
+        coverage: for datasets joined from several sources (RAVDESS WAVs and action units),
+            items per source, e.g. {"WAV": 960, "au_mfcc.pkl": 960, "both": 960}; `data check`
+            prints it.
+        one_source: source -> ids of the items only that source has (not in the dataset, which
+            holds the items every source has; `data check` reports them).
     """
 
     name: str
@@ -60,6 +65,8 @@ class DialogueDataset:
     splits: dict[str, list[Dialogue]]
     source: list[str] = field(default_factory=list)
     per_dialogue_speakers: bool = True
+    coverage: dict[str, int] = field(default_factory=dict)
+    one_source: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:

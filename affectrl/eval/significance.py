@@ -59,3 +59,11 @@ def bootstrap_wf1(gold, a, b, rounds: int = 1000, seed: int = 0) -> dict:
         "p_not_better": float((diffs <= 0).mean()),
         "rounds": rounds,
     }
+
+
+def fold_scores(metrics: dict, split: str, metric: str) -> dict[str, float]:
+    """Scores to pair two methods on, from a run's metrics.json: per fold of a cross-validated
+    run (`train.cv`; keys "fold-k"), else the run's own score (key "all")."""
+    if "folds" in metrics:
+        return {f"fold-{f['fold']}": float(f[split][metric]) for f in metrics["folds"]}
+    return {"all": float(metrics[split][metric])} if split in metrics else {}

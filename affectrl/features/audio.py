@@ -16,6 +16,7 @@ from .encoders import Encoder
 from .transforms import RawItem, RawTransform
 
 FEATURE_SETS = {"egemaps": ("eGeMAPSv02", 88), "compare": ("ComParE_2016", 6373)}
+SAMPLE_RATE = 16_000  # Hz: what every file is resampled to before extraction (option `rate`)
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
@@ -39,11 +40,26 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     return signal.mean(axis=1), int(rate)
 
 
+def resample(signal: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """float32 [samples] at `rate` Hz -> float32 at `target` Hz (polyphase, anti-aliased)."""
+    if rate == target:
+        return signal
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(rate, target)
+    return resample_poly(signal, target // g, rate // g).astype(np.float32)
+
+
 class OpenSmileEncoder(Encoder):
     """openSMILE functionals: N WAV paths -> float32 [N, D] (D = 88 eGeMAPSv02, 6373 ComParE).
 
     Each utterance's whole waveform is summarised by the feature set's functionals (means,
     percentiles, slopes of low-level descriptors such as pitch, loudness, jitter, MFCCs).
+    Every file is first resampled to `rate` Hz (option `rate`, default 16000): functionals of
+    the same speech differ with the sample rate (a RAVDESS classifier trained at 16 kHz loses
+    about 10 points on 48 kHz originals), so files of mixed rates are never encoded as-is.
     """
 
     modality = "audio"
@@ -53,9 +69,19 @@ class OpenSmileEncoder(Encoder):
             raise ValueError(
                 f"unknown openSMILE feature set {name!r}; known: {sorted(FEATURE_SETS)}"
             )
+        options = dict(options or {})
+        rate = options.pop("rate", SAMPLE_RATE)
         if options:
-            raise ValueError(f"audio encoder {name!r} takes no options, got {sorted(options)}")
-        self.slug = name
+            raise ValueError(
+                f"audio encoder {name!r} takes only the option `rate`, got {sorted(options)}"
+            )
+        try:
+            self.rate = int(rate)
+        except ValueError:
+            raise ValueError(f"audio encoder option rate={rate!r}: an integer in Hz") from None
+        if self.rate < 8000:
+            raise ValueError(f"audio encoder option rate={self.rate} Hz: use 8000 Hz or more")
+        self.slug = name if self.rate == SAMPLE_RATE else f"{name}-{self.rate}"
         self.feature_set, self.dim = FEATURE_SETS[name]
         self._smile = None
 
@@ -65,6 +91,7 @@ class OpenSmileEncoder(Encoder):
             "feature_set": self.feature_set,
             "feature_level": "Functionals",
             "opensmile": metadata.version("opensmile"),
+            "sample_rate": self.rate,
         }
 
     def fingerprint(self, item: Any) -> str:
@@ -93,6 +120,7 @@ class OpenSmileEncoder(Encoder):
         out = np.empty((len(items), self.dim), dtype=np.float32)
         for row, (path, uid) in enumerate(zip(items, ids, strict=True)):
             signal, rate = read_wav(path)
+            signal, rate = resample(signal, rate, self.rate), self.rate
             if transform is not None:
                 signal = np.asarray(
                     transform(signal, RawItem(uid, "audio", rate, str(path))), np.float32

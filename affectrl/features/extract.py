@@ -19,7 +19,7 @@ CHUNK_SIZES = {"text": 512, "audio": 32, "visual": 16}
 MEDIA_KEYS = {"audio": ("audio",), "visual": ("visual", "video")}
 # Datasets that are label views of the same utterances share one store namespace (the chunk
 # digests still check every id and input, so sharing can never return another text's vector).
-SHARED_NAMESPACES = {"meld7": "meld", "meld3": "meld"}
+SHARED_NAMESPACES = {"meld7": "meld", "meld3": "meld", "ravdess_av": "ravdess"}
 
 
 def store_namespace(ds: DialogueDataset) -> str:

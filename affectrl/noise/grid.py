@@ -2,12 +2,15 @@
 
 `run_grid(predict, dataset, split, protocol_name, seed)` is what `affectrl eval --noise-grid`
 calls: predict(batch) -> logits float [B, T, C] (or [N, C] over the batch's real utterances,
-as affectrl.models' ModelOutput.logits) on a (corrupted) DialogueBatch.
+as affectrl.models' ModelOutput.logits) on a (corrupted) DialogueBatch. A grid applies to the
+modalities the dataset has (`EvalGrid.restricted`). Raw-level cells (noise added to the media
+before feature extraction) need `raw`, e.g. `raw_cell_batches(dataset, split, encoders)`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +23,13 @@ from ..data.batch import DialogueBatch, collate
 from ..data.types import DialogueDataset
 from ..io import atomic_write, write_json
 from .feature import FeatureStats, build_feature_corruption
-from .protocols import Cell, EvalGrid, get_grid
+from .protocols import SNR_CORRUPTIONS, Cell, EvalGrid, get_grid
 from .spec import derive_seed
 
 Predict = Callable[[DialogueBatch], torch.Tensor]
+RawBatches = Callable[[Cell], list[DialogueBatch]]
 METRICS = ("accuracy", "weighted_f1")
+BABBLE_POOL = 8  # clips of the dataset itself that a babble cell without a pool mixes from
 
 
 def split_batches(
@@ -48,17 +53,97 @@ def cell_seed(seed: int, cell: Cell, batch_index: int) -> int:
 
 
 def corrupted_batches(
-    batches: list[DialogueBatch], grid: EvalGrid, seed: int, stats: FeatureStats
+    batches: list[DialogueBatch],
+    grid: EvalGrid,
+    seed: int,
+    stats: FeatureStats,
+    raw: RawBatches | None = None,
 ) -> Iterator[tuple[Cell, list[DialogueBatch]]]:
-    """(cell, the batches corrupted as that cell says), for every cell of a feature-level grid."""
-    if grid.level != "feature":
+    """(cell, the batches corrupted as that cell says), for every cell of the grid; raw-level
+    cells come from `raw` (batches of the same utterances, features extracted from the
+    corrupted media)."""
+    if raw is None and any(c.level == "raw" for c in grid.cells):
         raise ValueError(
             f"grid {grid.name!r} corrupts raw media: extract features through the corruption "
-            "(affectrl.features transform hook) instead"
+            "(affectrl.features transform hook; noise.grid.raw_cell_batches) instead"
         )
     for cell in grid.cells:
+        if cell.level == "raw":
+            yield cell, raw(cell)
+            continue
         corruption = build_feature_corruption(list(cell.specs), stats)
         yield cell, [corruption(b, cell_seed(seed, cell, i)) for i, b in enumerate(batches)]
+
+
+def raw_cell_batches(
+    dataset: DialogueDataset,
+    split: str,
+    encoders: dict[str, str],
+    batch_size: int | None = None,
+    progress: bool = False,
+) -> RawBatches:
+    """The batches of a raw-level cell: `split` with each corrupted modality's features
+    extracted again (encoder `encoders[modality]`, e.g. the config's `features:`) from its
+    media passed through the cell's raw corruption. Every utterance of the dataset is extracted
+    in id order through the feature store (cached by corruption spec), so the folds of a
+    cross-validation share one extraction per cell. The batches report the cell's severity and
+    value for the corrupted modality (`corruption["severity"]`, `["value"]`; `["kind"]` stays 0:
+    the feature-level kinds do not name raw noise). A babble spec without a `pool` mixes
+    BABBLE_POOL clips of the dataset, evenly spaced in id order."""
+
+    def batches(cell: Cell) -> list[DialogueBatch]:
+        from ..features.extract import extract_items, modality_inputs, store_namespace
+        from .spec import build
+
+        dialogues = {d.id: replace(d, features=dict(d.features)) for d in dataset.dialogues()}
+        for spec in cell.specs:
+            m = spec["modality"]
+            if m not in encoders:
+                raise ValueError(
+                    f"cell {cell.name!r} corrupts raw {m}: its features must be extracted from "
+                    f"media (config `features: {{{m}: ...}}`); extracted here: {sorted(encoders)}"
+                )
+            ids, items = modality_inputs(dataset, m)
+            order = sorted(range(len(ids)), key=ids.__getitem__)
+            ids, items = [ids[i] for i in order], [items[i] for i in order]
+            if spec["name"] == "babble" and not spec.get("pool"):
+                step = max(len(items) // BABBLE_POOL, 1)
+                spec = {**spec, "pool": items[::step][:BABBLE_POOL]}
+            vectors = extract_items(
+                store_namespace(dataset),
+                encoders[m],
+                ids,
+                items,
+                modality=m,
+                transform=build(spec),
+                progress=progress,
+            ).as_dict()
+            for d in dialogues.values():
+                d.features[m] = np.stack([vectors[u] for u in d.utterance_ids])
+        view = DialogueDataset(
+            dataset.name,
+            dataset.label_names,
+            {s: [dialogues[d.id] for d in dataset.dialogues(s)] for s in (split,)},
+        )
+        out = split_batches(view, split, batch_size)
+        for b in out:
+            _report_raw(b, cell)
+        return out
+
+    return batches
+
+
+def _report_raw(batch: DialogueBatch, cell: Cell) -> None:
+    """Attach the raw cell's severity and value to the batch's corruption report, in place."""
+    from .feature import empty_report
+
+    report = empty_report(batch)
+    for m in cell.modalities:
+        i = batch.modalities.index(m)
+        present = batch.modality_mask[..., i]
+        report["severity"][..., i][present] = cell.severity
+        report["value"][..., i][present] = cell.value
+    batch.corruption = report
 
 
 def score(logits: list[torch.Tensor], batches: list[DialogueBatch]) -> dict[str, float]:
@@ -93,19 +178,21 @@ def run_grid(
     stats: FeatureStats | None = None,
     batch_size: int | None = None,
     progress: bool = True,
+    raw: RawBatches | None = None,
 ) -> pd.DataFrame:
-    """Evaluate `predict` on every cell of the named grid; one row per cell (a progress bar on
-    stderr unless progress=False).
+    """Evaluate `predict` on every cell of the named grid that applies to the dataset's
+    modalities; one row per cell (a progress bar on stderr unless progress=False).
 
     Columns: protocol, seed, cell, modalities ("text+audio", "" for clean), corruption, value
     (SNR dB or fraction), severity (common [0, 1] scale), accuracy, weighted_f1, n.
     stats: clean training-feature statistics (default: computed from dataset's train split).
+    raw: the batches of raw-level cells (`raw_cell_batches`); required when the grid has any.
     """
-    grid = get_grid(protocol_name)
+    grid = get_grid(protocol_name).restricted(dataset.modalities)
     stats = stats or FeatureStats.from_dataset(dataset)
     batches = split_batches(dataset, split, batch_size)
     rows = []
-    cells = corrupted_batches(batches, grid, seed, stats)
+    cells = corrupted_batches(batches, grid, seed, stats, raw)
     bar = tqdm(
         cells, total=len(grid.cells), desc=f"grid {grid.name}", leave=False, disable=not progress
     )
@@ -163,7 +250,8 @@ def plot_grid(results: pd.DataFrame, path: str | Path, metric: str = "accuracy")
     axes = np.atleast_1d(axes)
     for ax, kind in zip(axes, kinds, strict=False):
         part = s[s["corruption"] == kind]
-        x_of = (lambda v: v) if kind == "gaussian" else (lambda v: 100 * v)
+        snr = kind.removeprefix("raw-") in SNR_CORRUPTIONS
+        x_of = (lambda v: v) if snr else (lambda v: 100 * v)
         for mods, rows in part.groupby("modalities", sort=False):
             rows = rows.sort_values("severity")
             x, y = x_of(rows["value"]), 100 * rows[f"{metric}_mean"]
@@ -174,7 +262,7 @@ def plot_grid(results: pd.DataFrame, path: str | Path, metric: str = "accuracy")
                 ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=mods)
         if len(clean):
             ax.axhline(100 * clean[f"{metric}_mean"].iloc[0], ls="--", c="gray", label="clean")
-        if kind == "gaussian":
+        if snr:
             ax.set_xlabel("SNR (dB)")
             ax.invert_xaxis()
         else:
@@ -191,9 +279,11 @@ def plot_grid(results: pd.DataFrame, path: str | Path, metric: str = "accuracy")
     return path
 
 
-def write_grid(results: pd.DataFrame, out_dir: str | Path, stem: str = "robustness") -> list[Path]:
+def write_grid(
+    results: pd.DataFrame, out_dir: str | Path, stem: str = "robustness", plot: bool = True
+) -> list[Path]:
     """Write <stem>.csv (one row per cell and seed), <stem>.json (the same rows and the
-    per-cell summary) and <stem>.png (the plot) into out_dir."""
+    per-cell summary) and, with `plot`, <stem>.png (the plot) into out_dir."""
     out_dir = Path(out_dir)
     csv_path = atomic_write(out_dir / f"{stem}.csv", lambda p: results.to_csv(p, index=False))
     summary = summarise(results)
@@ -204,4 +294,4 @@ def write_grid(results: pd.DataFrame, out_dir: str | Path, stem: str = "robustne
             "summary": summary.replace({np.nan: None}).to_dict("records"),
         },
     )
-    return [csv_path, json_path, plot_grid(results, out_dir / f"{stem}.png")]
+    return [csv_path, json_path] + ([plot_grid(results, out_dir / f"{stem}.png")] if plot else [])

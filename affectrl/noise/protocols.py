@@ -7,7 +7,7 @@ and training curricula (a sampler of corruption specs whose severity ramps up ov
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 from typing import Any
 
@@ -27,9 +27,13 @@ class Cell:
     modalities: the corrupted modalities ("" for clean).
     corruption: "clean" or the corruption name.
     value: the native parameter (SNR dB or fraction), None for clean.
-    severity: the common [0, 1] scale (noise fraction N/(S+N) for gaussian, the fraction for
-        missing/substitute), 0 for clean.
+    severity: the common [0, 1] scale (noise fraction N/(S+N) for gaussian and babble, the
+        fraction for missing/substitute, the masked share of dimensions for dim_mask), 0 for
+        clean.
     specs: the corruption specs applied, in order (YAML-able).
+    level: "feature" (specs act on the feature batch) or "raw" (on the media before feature
+        extraction: the cell's name and corruption carry a "raw-" prefix, e.g.
+        "audio/raw-babble/10", so it never shares a name with a feature-level cell).
     """
 
     name: str
@@ -38,10 +42,13 @@ class Cell:
     value: float | None
     severity: float
     specs: tuple[dict[str, Any], ...]
+    level: str = "feature"
 
 
 @dataclass(frozen=True)
 class EvalGrid:
+    """A named list of cells. level: "feature", "raw" (every cell corrupts media) or "mixed"."""
+
     name: str
     description: str
     cells: tuple[Cell, ...]
@@ -54,27 +61,47 @@ class EvalGrid:
                 return c
         raise KeyError(f"grid {self.name!r} has no cell {name!r}")
 
+    def restricted(self, modalities: Sequence[str]) -> EvalGrid:
+        """The grid as it applies to data with these modalities: the cells that corrupt only
+        modalities the data has (clean always), in order. A grid that shares no corrupted
+        modality with the data is an error, not a grid of one clean cell."""
+        cells = tuple(c for c in self.cells if set(c.modalities) <= set(modalities))
+        if len(cells) == 1 < len(self.cells):
+            touched = sorted({m for c in self.cells for m in c.modalities})
+            raise ValueError(
+                f"noise grid {self.name!r} corrupts {touched}; the data has {list(modalities)}"
+            )
+        return replace(self, cells=cells)
+
 
 def snr_severity(snr_db: float) -> float:
     """Noise fraction N / (S + N) of an SNR in dB: 0 dB -> 0.5, -20 dB -> 0.99."""
     return 1.0 / (1.0 + 10 ** (snr_db / 10))
 
 
+SNR_CORRUPTIONS = ("gaussian", "babble")  # whose value is an SNR in dB
+PARAMETER = {"gaussian": "snr_db", "babble": "snr_db", "dim_mask": "dims"}  # else "fraction"
+
+
 def _spec(corruption: str, modality: str, value: float, level: str = "feature") -> dict[str, Any]:
-    key = "snr_db" if corruption == "gaussian" else "fraction"
-    spec = {"name": corruption, "modality": modality, key: value}
+    spec = {"name": corruption, "modality": modality, PARAMETER.get(corruption, "fraction"): value}
     return spec | ({"level": level} if level != "feature" else {})
 
 
-def _cell(corruption: str, mods: Sequence[str], value: float, level: str = "feature") -> Cell:
-    severity = snr_severity(value) if corruption == "gaussian" else float(value)
+def _cell(
+    corruption: str, mods: Sequence[str], value: float, level: str = "feature", prefix: str = ""
+) -> Cell:
+    """prefix: put before the corruption in the cell's name and corruption ("raw-" for the
+    raw-level cells of a mixed grid)."""
+    severity = snr_severity(value) if corruption in SNR_CORRUPTIONS else float(value)
     return Cell(
-        name=f"{'+'.join(mods)}/{corruption}/{value:g}",
+        name=f"{'+'.join(mods)}/{prefix}{corruption}/{value:g}",
         modalities=tuple(mods),
-        corruption=corruption,
+        corruption=prefix + corruption,
         value=float(value),
         severity=severity,
         specs=tuple(_spec(corruption, m, value, level) for m in mods),
+        level=level,
     )
 
 
@@ -87,14 +114,36 @@ def modality_grid(
     severities: dict[str, Sequence[float]],
     pair_values: dict[str, float] | None = None,
     modalities: Sequence[str] = MODALITIES,
+    only: dict[str, Sequence[str]] | None = None,
+    raw: dict[str, Sequence[float]] | None = None,
 ) -> EvalGrid:
-    """clean + each modality x each corruption x each value, + modality pairs at pair_values."""
+    """clean + each modality x each corruption x each value, + modality pairs at pair_values.
+
+    only: corruption -> the modalities it applies to (default: all); raw: raw-level corruption
+    -> values, for the modalities that corruption registers for (audio, visual, text), as
+    "raw-" cells after the feature-level ones (the grid's level is then "mixed")."""
+    only = only or {}
     cells = [CLEAN]
     for corruption, values in severities.items():
-        cells += [_cell(corruption, (m,), v) for m in modalities for v in values]
+        mods = [m for m in modalities if m in only.get(corruption, modalities)]
+        cells += [_cell(corruption, (m,), v) for m in mods for v in values]
+    for corruption, values in (raw or {}).items():
+        mods = [m for m in modalities if m in raw_modalities(corruption)]
+        cells += [_cell(corruption, (m,), v, "raw", "raw-") for m in mods for v in values]
     for corruption, value in (pair_values or {}).items():
         cells += [_cell(corruption, pair, value) for pair in combinations(modalities, 2)]
-    return EvalGrid(name, description, tuple(cells))
+    return EvalGrid(name, description, tuple(cells), "mixed" if raw else "feature")
+
+
+def raw_modalities(corruption: str) -> tuple[str, ...]:
+    """The modalities a raw-level corruption name is registered for."""
+    from . import audio, text, video  # noqa: F401  (registers the raw corruptions)
+    from .spec import REGISTRY
+
+    cls = REGISTRY.get(("raw", corruption))
+    if cls is None:
+        raise ValueError(f"unknown raw-level corruption {corruption!r}")
+    return (cls.MODALITY,)
 
 
 @dataclass(frozen=True)
@@ -105,6 +154,8 @@ class Curriculum:
     Severity maps to parameters as on the grids: gaussian SNR = snr_high + s*(snr_low-snr_high);
     missing/substitute fraction = s; dim_mask dims = s. Gaussian and dim_mask hit a random
     share U(0.25, 1) of the utterances, so one batch mixes clean and damaged utterances.
+    `modalities`: those it corrupts, in the batch's order (default: every modality the batch
+    has, so one curriculum serves text+audio+visual and audio+visual data alike).
     """
 
     name: str
@@ -115,7 +166,7 @@ class Curriculum:
     ramp: float = 0.5
     snr_high: float = 10.0
     snr_low: float = -20.0
-    modalities: tuple[str, ...] = MODALITIES
+    modalities: tuple[str, ...] = ()  # () = every modality of the batch
     kind: str = field(default="curriculum", init=False)
 
     def max_severity(self, progress: float) -> float:
@@ -124,11 +175,17 @@ class Curriculum:
             return 1.0
         return self.start + (1 - self.start) * min(max(progress, 0.0) / self.ramp, 1.0)
 
-    def sample(self, progress: float, rng: np.random.Generator) -> list[dict[str, Any]]:
-        """The specs for one batch (possibly empty = clean), e.g. for build_feature_corruption."""
+    def sample(
+        self,
+        progress: float,
+        rng: np.random.Generator,
+        modalities: Sequence[str] = MODALITIES,
+    ) -> list[dict[str, Any]]:
+        """The specs for one batch (possibly empty = clean), e.g. for build_feature_corruption:
+        for each of `modalities` (the batch's) that the curriculum covers, in that order."""
         specs = []
         s_max = self.max_severity(progress)
-        for m in self.modalities:
+        for m in [m for m in modalities if m in (self.modalities or modalities)]:
             if rng.random() < self.p_clean:
                 continue
             corruption = self.kinds[int(rng.integers(len(self.kinds)))]
@@ -149,7 +206,8 @@ class Curriculum:
     ) -> DialogueBatch:
         """Sample this batch's specs (from `seed`) and apply them (the report is attached even
         when the draw is clean) — one call per training step."""
-        specs = self.sample(progress, np.random.default_rng(derive_seed(seed, self.name)))
+        rng = np.random.default_rng(derive_seed(seed, self.name))
+        specs = self.sample(progress, rng, batch.modalities)
         return build_feature_corruption(specs, stats)(batch, seed)
 
 
@@ -191,10 +249,38 @@ register_protocol(
     )
 )
 register_protocol(
+    modality_grid(
+        "ravdess-av-standard",
+        "RAVDESS audio-visual: each modality x {gaussian SNR 0, -5, -10, -20 dB; missing "
+        "30/60/100%; substitution 30/60/100%}, dimension masking 30/60/100% of the action units "
+        "(visual), raw audio white and babble noise at 20/10/0 dB before feature extraction, the "
+        "pair at the middle severity (-10 dB, 60%), and clean",
+        {
+            "gaussian": (0, -5, -10, -20),
+            "missing": (0.3, 0.6, 1.0),
+            "substitute": (0.3, 0.6, 1.0),
+            "dim_mask": (0.3, 0.6, 1.0),
+        },
+        pair_values={"gaussian": -10, "missing": 0.6, "substitute": 0.6},
+        modalities=("audio", "visual"),
+        only={"dim_mask": ("visual",)},
+        raw={"gaussian": (20, 10, 0), "babble": (20, 10, 0)},
+    )
+)
+register_protocol(
+    Curriculum(
+        "curriculum-ravdess-av",
+        "the training curriculum of ravdess-av-standard: curriculum-standard's mixture (gaussian "
+        "10..-20 dB / missing / substitution / dim-mask) on audio and visual",
+        modalities=("audio", "visual"),
+    )
+)
+register_protocol(
     Curriculum(
         "curriculum-standard",
         "training curriculum: per modality clean w.p. 0.3, else gaussian (10..-20 dB) / missing / "
-        "substitution / dim-mask, max severity ramping 0.2 -> 1 over the first half of training",
+        "substitution / dim-mask, max severity ramping 0.2 -> 1 over the first half of training; "
+        "every modality the data has",
     )
 )
 register_protocol(

@@ -104,7 +104,8 @@ def build_report(
         sections += [
             "<h2>Paired significance (test weighted F1)</h2>",
             "<p>mean_diff: a − b over common seeds (points); ttest_p / wilcoxon_p: paired "
-            "over seeds; randomisation_p: approximate randomisation over test utterances "
+            "over seeds (over fold × seed pairs for cross-validated runs); randomisation_p: "
+            "approximate randomisation over test utterances "
             "(first common seed).</p>",
             _html_table(significance),
         ]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..eval.significance import paired_randomisation_test, paired_seed_tests
+from ..eval.significance import fold_scores, paired_randomisation_test, paired_seed_tests
 from ..io import atomic_write
 from .collect import RunRecord, collect_runs
 
@@ -92,8 +92,9 @@ def display_table(summary: pd.DataFrame, metrics: tuple[str, ...] = METRICS) -> 
 def significance_table(
     records: list[RunRecord], split: str = "test", metric: str = "weighted_f1"
 ) -> pd.DataFrame:
-    """Every pair of methods on the same dataset: paired tests over common seeds, and an
-    approximate randomisation test over utterances (predictions of the first common seed)."""
+    """Every pair of methods on the same dataset: paired tests over common seeds (over common
+    fold x seed pairs for cross-validated runs: `pairs`), and an approximate randomisation
+    test over utterances (predictions of the first common seed, pooled over its folds)."""
     rows = []
     by_dataset = itertools.groupby(records, key=lambda r: r.dataset)
     for dataset, group in by_dataset:
@@ -103,12 +104,20 @@ def significance_table(
         for a, b in itertools.combinations(sorted(methods), 2):
             seeds = sorted(set(methods[a]) & set(methods[b]))
             row: dict[str, object] = {"dataset": dataset, "a": a, "b": b, "seeds": len(seeds)}
-            scores = [
-                (methods[a][s].score(split, metric), methods[b][s].score(split, metric))
-                for s in seeds
-            ]
-            if len(seeds) >= 2 and all(x is not None and y is not None for x, y in scores):
-                tests = paired_seed_tests([x for x, _ in scores], [y for _, y in scores])
+            scores_a, scores_b = (
+                {
+                    (s, k): v
+                    for s in seeds
+                    for k, v in fold_scores(methods[m][s].metrics, split, metric).items()
+                }
+                for m in (a, b)
+            )
+            pairs = sorted(set(scores_a) & set(scores_b))
+            row["pairs"] = len(pairs)
+            if len(pairs) >= 2:
+                tests = paired_seed_tests(
+                    [scores_a[k] for k in pairs], [scores_b[k] for k in pairs]
+                )
                 row.update(
                     {
                         "mean_diff": 100 * tests["mean_diff"],

@@ -1,4 +1,4 @@
-"""Datasets for training: load by name, attach configured features, batch dialogues."""
+"""Datasets for training: load by name, attach configured features, split, batch dialogues."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..data import DialogueBatch, DialogueDataset, collate, load_dataset
+from ..data.folds import carve_dev, cv_split
 from ..noise.feature import FeatureStats
 
 _LOADED: dict[str, DialogueDataset] = {}
@@ -30,12 +31,18 @@ def attach_configured_features(ds: DialogueDataset, features: dict[str, str]) ->
 
 
 def dataset_for(config: dict) -> DialogueDataset:
-    """The config's dataset with its `features`, loaded once per process (runs share it)."""
+    """The config's dataset with its `features` (loaded once per process: runs share it), split
+    as the run uses it: fold `train.cv.fold` of a cross-validation, else the dataset's own
+    split; where that has no dev dialogues, dev is carved from the training speakers
+    (`affectrl.data.folds`)."""
     key = json.dumps([config["dataset"], config.get("features") or {}], sort_keys=True)
     if key not in _LOADED:
         ds = load_dataset(config["dataset"])
         _LOADED[key] = attach_configured_features(ds, config.get("features") or {})
-    return _LOADED[key]
+    cv = (config.get("train") or {}).get("cv")
+    if cv and cv.get("fold"):
+        return cv_split(_LOADED[key], cv["folds"], cv["fold"] - 1, cv.get("group", "speaker"))
+    return carve_dev(_LOADED[key])
 
 
 def modalities_for(config: dict, ds: DialogueDataset) -> list[str]:
@@ -53,13 +60,25 @@ def modalities_for(config: dict, ds: DialogueDataset) -> list[str]:
     return list(wanted)
 
 
+STANDARDIZE = (False, True, "global", "speaker")
+
+
 def standardizer(
-    ds: DialogueDataset, modalities: list[str]
+    ds: DialogueDataset, modalities: list[str], by: bool | str = True
 ) -> Callable[[DialogueBatch], DialogueBatch]:
-    """z-score each feature with train-split mean / std; padded and missing entries stay 0.
+    """z-score each feature; padded and missing entries stay 0.
+
+    by: True / "global" — with the train split's mean / std; "speaker" — each utterance with
+    the mean / std of its speaker's own utterances (every split's, clean, no labels: on unseen
+    speakers this removes the voice and face of the person, which a speaker-independent
+    classifier cannot learn from 10-12 training speakers).
 
     The transform returns a new batch (the input's feature tensors are not modified), so it can
     be applied to a corrupted copy of a clean batch that is reused."""
+    if by not in STANDARDIZE or by is False:
+        raise ValueError(f"standardize must be one of {STANDARDIZE[1:]}, got {by!r}")
+    if by == "speaker":
+        return _speaker_standardizer(ds, modalities)
     stats = {}
     for m in modalities:
         x = np.concatenate([d.features[m] for d in ds.dialogues("train")])
@@ -71,6 +90,42 @@ def standardizer(
             mean, std = stats[m]
             keep = batch.modality_mask[..., i : i + 1].to(mean.dtype)
             features[m] = (features[m] - mean) / std * keep
+        return replace(batch, features=features)
+
+    return transform
+
+
+def _speaker_standardizer(ds: DialogueDataset, modalities: list[str]):
+    """The "speaker" transform of `standardizer`: statistics row per speaker, and per dialogue
+    the row of each of its utterances."""
+    names = sorted({s for d in ds.dialogues() for s in d.speakers})
+    row_of = {s: i for i, s in enumerate(names)}
+    rows = {d.id: torch.tensor([row_of[s] for s in d.speakers]) for d in ds.dialogues()}
+    stats = {}
+    for m in modalities:
+        per = {s: [] for s in names}
+        for d in ds.dialogues():
+            for s, x in zip(d.speakers, d.features[m], strict=True):
+                per[s].append(x)
+        xs = [np.stack(per[s]) for s in names]
+        mean = torch.from_numpy(np.stack([x.mean(0) for x in xs]))  # [S, D]
+        std = torch.from_numpy(np.stack([x.std(0).clip(min=1e-6) for x in xs]))
+        stats[m] = (mean, std)
+
+    def transform(batch: DialogueBatch) -> DialogueBatch:
+        index = torch.zeros(batch.utterance_mask.shape, dtype=torch.long)  # [B, T]
+        for b, dialogue_id in enumerate(batch.dialogue_ids):
+            if dialogue_id not in rows:
+                raise ValueError(
+                    f"standardize: speaker has no statistics for dialogue {dialogue_id!r} "
+                    f"(not in dataset {ds.name!r})"
+                )
+            index[b, : len(rows[dialogue_id])] = rows[dialogue_id]
+        features = dict(batch.features)
+        for i, m in enumerate(batch.modalities):
+            mean, std = stats[m]
+            keep = batch.modality_mask[..., i : i + 1].to(mean.dtype)
+            features[m] = (features[m] - mean[index]) / std[index] * keep
         return replace(batch, features=features)
 
     return transform

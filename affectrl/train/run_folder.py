@@ -2,7 +2,10 @@
 
 The one place a run folder (runs/<name>/seed-<k>/, written by `affectrl.train.trainer.Run`) is
 read back: `affectrl eval`, `affectrl graph-explain`, the demo, the report and every benchmark
-go through this module.
+go through this module. A cross-validated seed (`train.cv`, `affectrl.train.cv`) holds one run
+folder per fold (seed-<k>/fold-<f>/) and their pooled config.yaml, metrics.json and
+predictions.json: it is finished when every fold is, `evaluate_run` and `grid_run` pool its
+folds, and `finished_runs` lists the seed, not its folds.
 
     config.yaml          the resolved config, seed included            (`read_config`)
     model.safetensors    the weights chosen on dev                     (`load_run`)
@@ -36,6 +39,7 @@ WEIGHTS = "model.safetensors"
 METRICS = "metrics.json"
 PREDICTIONS = "predictions.json"
 SEED_PREFIX = "seed-"
+FOLD_PREFIX = "fold-"
 
 
 class LoadedRun(NamedTuple):
@@ -70,9 +74,23 @@ def seed_dirs(run_dir: str | Path) -> list[Path]:
     return found
 
 
+def cv_fold_dirs(seed_dir: str | Path) -> list[Path] | None:
+    """The fold folders of a cross-validated seed folder, in fold order; None for one run."""
+    from .cv import cv_settings, fold_dirs
+
+    config = read_config(seed_dir)
+    cv = cv_settings(config)
+    return fold_dirs(Path(seed_dir), config) if cv and cv["fold"] is None else None
+
+
+def is_finished(seed_dir: str | Path) -> bool:
+    """Whether a seed folder holds chosen weights (of every fold, when cross-validated)."""
+    return all((d / WEIGHTS).is_file() for d in cv_fold_dirs(seed_dir) or [Path(seed_dir)])
+
+
 def finished_seed_dirs(run_dir: str | Path) -> list[Path]:
     """The seed folders of a run that hold trained weights; an error when there are none."""
-    finished = [d for d in seed_dirs(run_dir) if (d / WEIGHTS).is_file()]
+    finished = [d for d in seed_dirs(run_dir) if is_finished(d)]
     if not finished:
         raise FileNotFoundError(f"{run_dir}: no finished seed (no {WEIGHTS} yet)")
     return finished
@@ -98,13 +116,18 @@ def own_files(run: Path, paths: list[Path]) -> list[Path]:
 
 def finished_runs(roots: Iterable[str | Path]) -> list[Path]:
     """Every finished run folder (one holding metrics.json) under the given folders, searched
-    recursively; each folder once, and only those resolving inside their root."""
+    recursively; each folder once, and only those resolving inside their root. The folds of a
+    cross-validated seed are not runs of their own: the seed folder pools them."""
     found: dict[Path, Path] = {}
     for root in map(Path, roots):
         if not root.exists():
             raise FileNotFoundError(f"run folder not found: {root}")
         paths = [root / METRICS] if (root / METRICS).is_file() else []
-        paths += sorted(p for p in root.rglob(METRICS) if p.parent != root)
+        paths += sorted(
+            p
+            for p in root.rglob(METRICS)
+            if p.parent != root and not p.parent.name.startswith(FOLD_PREFIX)
+        )
         for path in own_files(root, paths):
             found[path.parent.resolve()] = path.parent
     return list(found.values())
@@ -161,13 +184,31 @@ def train_run(config: dict[str, Any], run_dir: str | Path, progress: bool = Fals
 
 
 def evaluate_run(seed_dir: str | Path) -> dict[str, Any]:
-    """Metrics of a finished run's weights on dev and test; written to seed_dir/eval.json."""
-    from .trainer import evaluate
+    """Metrics of a finished run's weights on dev and test; written to seed_dir/eval.json (of a
+    cross-validated seed: per fold into its folder, and pooled over the folds' utterances with
+    the per-fold figures under "folds")."""
+    from ..eval.metrics import SUMMARY_KEYS
+    from .cv import pooled_metrics
+    from .trainer import predict
 
-    run = load_run(seed_dir)
-    names = run.dataset.label_names
-    results = {s: evaluate(run.model, run.splits[s].in_order(), names)[0] for s in ("dev", "test")}
-    write_json(run.run_dir / "eval.json", results)
+    folds = cv_fold_dirs(seed_dir)
+    pooled: dict[str, dict[str, list]] = {"dev": {}, "test": {}}
+    per_fold = []
+    for d in folds or [Path(seed_dir)]:
+        run = load_run(d)
+        predictions = {}
+        for split in ("dev", "test"):
+            gold, pred, _ = predict(run.model, run.splits[split].in_order())
+            predictions[split] = {"gold": gold.tolist(), "pred": pred.tolist()}
+            for key, values in predictions[split].items():
+                pooled[split].setdefault(key, []).extend(values)
+        results = pooled_metrics(predictions, run.dataset.label_names)
+        write_json(d / "eval.json", results)
+        per_fold.append({s: {k: results[s][k] for k in SUMMARY_KEYS} for s in results})
+    if folds is None:
+        return results
+    results = pooled_metrics(pooled, run.dataset.label_names) | {"folds": per_fold}
+    write_json(Path(seed_dir) / "eval.json", results)
     return results
 
 
@@ -180,15 +221,47 @@ def grid_run(
 ) -> pd.DataFrame:
     """A finished run's model on every cell of the noise grid `grid` over `split`; the table,
     JSON and plot are written into the folder as robustness_<grid>.*. seed: of the corruptions
-    (None: the run's own seed, as the benchmarks do); progress: a bar over the cells."""
-    from ..noise.grid import run_grid, write_grid
+    (None: the run's own seed, as the benchmarks do); progress: a bar over the cells. Raw-level
+    cells re-extract the run's `features:` from the corrupted media (`raw_cell_batches`). A
+    cross-validated seed runs the grid on each fold's test split (table and JSON in the fold
+    folders) and pools each cell over the folds: accuracy over all their utterances, weighted
+    F1 as the folds' mean weighted by their utterances."""
+    from ..noise.grid import raw_cell_batches, run_grid, write_grid
 
-    run = load_run(seed_dir)
-    results = run_grid(
-        run.logits, run.dataset, split, grid, run.seed if seed is None else seed, progress=progress
-    )
-    write_grid(results, run.run_dir, stem=f"robustness_{grid}")
+    folds = cv_fold_dirs(seed_dir)
+    tables = []
+    for d in folds or [Path(seed_dir)]:
+        run = load_run(d)
+        media = {m: e for m, e in (run.config.get("features") or {}).items() if e != "shipped"}
+        raw = raw_cell_batches(run.dataset, split, media) if media else None
+        corruption_seed = run.seed if seed is None else seed
+        table = run_grid(
+            run.logits, run.dataset, split, grid, corruption_seed, progress=progress, raw=raw
+        )
+        write_grid(table, d, stem=f"robustness_{grid}", plot=folds is None)
+        tables.append(table)
+    if folds is None:
+        return tables[0]
+    results = _pool_cells(tables)
+    write_grid(results, seed_dir, stem=f"robustness_{grid}")
     return results
+
+
+def _pool_cells(tables: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per-fold grid tables -> one row per cell over all the folds' utterances."""
+    import pandas as pd
+
+    cells = pd.concat(tables, ignore_index=True)
+    keys = [c for c in tables[0].columns if c not in ("accuracy", "weighted_f1", "n")]
+    weighted = cells.assign(
+        accuracy=cells["accuracy"] * cells["n"], weighted_f1=cells["weighted_f1"] * cells["n"]
+    )
+    sums = weighted.groupby(keys, sort=False, dropna=False)[["accuracy", "weighted_f1", "n"]]
+    pooled = sums.sum()
+    pooled[["accuracy", "weighted_f1"]] = pooled[["accuracy", "weighted_f1"]].div(
+        pooled["n"], axis=0
+    )
+    return pooled.reset_index()
 
 
 def explain_run(run_dir: str | Path, dialogue_id: str | None = None) -> dict:

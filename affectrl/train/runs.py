@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..eval.metrics import SUMMARY_KEYS, mean_std
 from ..io import atomic_write, write_json
-from .trainer import Run, resolve_config
+from .cv import train_seed
+from .trainer import resolve_config
 
 
 def run_name(config: dict, config_path: str | Path | None = None) -> str:
@@ -21,12 +22,12 @@ def run_name(config: dict, config_path: str | Path | None = None) -> str:
 
 
 def train_seeds(config: dict, seeds: list[int], run_dir: str | Path, progress: bool = True) -> dict:
-    """Train one run per seed in run_dir/seed-<k> (finished seeds are not rerun), then summarise."""
+    """Train one run per seed in run_dir/seed-<k> (finished seeds are not rerun; with
+    `train.cv`, one run per fold in seed-<k>/fold-<f>, pooled), then summarise."""
     run_dir = Path(run_dir)
     results = {}
     for seed in seeds:
-        run = Run(resolve_config(config, seed), run_dir / f"seed-{seed}", progress=progress)
-        results[seed] = run.train()
+        results[seed] = train_seed(resolve_config(config, seed), run_dir / f"seed-{seed}", progress)
     return summarise(run_dir, results)
 
 

@@ -59,14 +59,14 @@ def expand(
 
 def run_trial(trial: Trial, out: str | Path, threads: int = 1) -> dict:
     """Train one trial into its run folder (resuming it if it was interrupted)."""
-    from .trainer import Run, resolve_config
+    from .cv import train_seed
+    from .trainer import resolve_config
 
     config = trial.resolved()
     config["name"] = trial.name()
     resolved = resolve_config(config, trial.seed)
     resolved["train"]["threads"] = threads  # one core per trial: trials run side by side
-    run = Run(resolved, trial.run_dir(Path(out)), progress=False)
-    return run.train()
+    return train_seed(resolved, trial.run_dir(Path(out)), progress=False)
 
 
 def pending_trials(trials: list[Trial], out: Path) -> list[Trial]:

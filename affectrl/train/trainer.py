@@ -30,13 +30,20 @@ import yaml
 from tqdm import tqdm
 
 from .. import agents  # noqa: F401  (registers the agent fusion and the learned graphs)
-from ..agents.fusion.stage import AGENT_DEFAULTS, restore_agent, run_agent_stage, wants_agent_stage
+from ..agents.fusion.stage import (
+    AGENT_DEFAULTS,
+    check_agent_settings,
+    restore_agent,
+    run_agent_stage,
+    wants_agent_stage,
+)
 from ..config import merge, reads_as_number
 from ..eval.metrics import classification_metrics
 from ..io import atomic_write, write_json
 from ..models import build_model
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
-from .data import Batches, dataset_for, modalities_for, standardizer
+from .cv import check_cv
+from .data import STANDARDIZE, Batches, dataset_for, modalities_for, standardizer
 from .finite import check_loss, check_split_loss
 from .run_folder import CONFIG, METRICS, PREDICTIONS, WEIGHTS
 from .tuning import tune_fixed_weights
@@ -63,6 +70,7 @@ DEFAULTS: dict[str, Any] = {
         "grad_clip": None,
         "threads": 1,
         "eval_test_every_epoch": True,
+        "cv": None,
     },
 }
 SELECT_METRICS = ("accuracy", "weighted_f1", "macro_f1")
@@ -96,6 +104,12 @@ def resolve_config(config: dict, seed: int) -> dict:
     _check_known_keys(resolved)
     _check_types(resolved)
     _check_train_section(resolved["train"])
+    check_cv(resolved["train"]["cv"])
+    check_agent_settings(resolved)
+    if resolved["standardize"] not in STANDARDIZE:
+        raise ValueError(
+            f"standardize must be one of {STANDARDIZE}, got {resolved['standardize']!r}"
+        )
     if resolved["train"]["select_metric"] not in SELECT_METRICS:
         raise ValueError(f"train.select_metric must be one of {SELECT_METRICS}")
     if resolved["train"]["select"] not in ("dev", "last"):
@@ -255,10 +269,11 @@ class Run:
         seed_everything(cfg["seed"], cfg["train"]["threads"])
         ds = dataset_for(cfg)
         modalities = modalities_for(cfg, ds)
+        check_agent_settings(cfg, modalities)
         dims = {m: ds.feature_dims()[m] for m in modalities}
         model = build_model(cfg["model"], dims, ds.num_classes, ds.num_speakers)
         bs = cfg["train"]["batch_size"]
-        transform = standardizer(ds, modalities) if cfg["standardize"] else None
+        transform = standardizer(ds, modalities, cfg["standardize"]) if cfg["standardize"] else None
         splits = {s: Batches(ds, s, modalities, bs, transform) for s in ("train", "dev", "test")}
         self.corrupt = None
         if cfg["noise"].get("protocol"):
@@ -419,9 +434,7 @@ class Run:
             results["fixed_weights"] = fixed
         if agent is not None:
             results["agent"] = agent
-        save_weights(
-            self.run_dir / WEIGHTS, model.state_dict(), {"config": self.config}
-        )
+        save_weights(self.run_dir / WEIGHTS, model.state_dict(), {"config": self.config})
         write_json(self.run_dir / PREDICTIONS, predictions)
         write_json(self.metrics_path, results)
         self.checkpoint_path.unlink(missing_ok=True)

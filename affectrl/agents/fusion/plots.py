@@ -4,13 +4,18 @@
     fusion_weights.csv   mean weight per modality for every cell of a noise grid
     fusion_weights.png   mean weight per modality against severity, one panel per corrupted
                          modality and corruption (single-modality cells of the grid)
-    fusion_traces.png    per-utterance weights along the longest test video, clean and with its
-                         text substituted on 60% of the utterances
+    fusion_traces.png    per-utterance weights along the longest test dialogue (for datasets of
+                         one-clip dialogues: the first TRACE_LENGTH test clips), clean and with
+                         its most trusted modality (largest fixed weight) substituted on 60% of
+                         the utterances
+The grid is applied to the modalities the dataset has; its raw-level cells are included when a
+`raw` batch provider is given (noise.grid.raw_cell_batches), else left out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
@@ -24,10 +29,11 @@ from ...data.batch import DialogueBatch  # noqa: E402
 from ...data.types import DialogueDataset  # noqa: E402
 from ...io import atomic_write  # noqa: E402
 from ...noise.feature import FeatureStats, build_feature_corruption  # noqa: E402
-from ...noise.grid import corrupted_batches, split_batches  # noqa: E402
+from ...noise.grid import RawBatches, corrupted_batches, split_batches  # noqa: E402
 from ...noise.protocols import get_grid  # noqa: E402
 
-TRACE_CORRUPTION = {"name": "substitute", "modality": "text", "fraction": 0.6}
+TRACE_CORRUPTION = {"name": "substitute", "fraction": 0.6}  # on the most trusted modality
+TRACE_LENGTH = 40  # clips in the trace plot of a dataset of one-clip dialogues
 
 
 Transform = Callable[[DialogueBatch], DialogueBatch]
@@ -40,15 +46,24 @@ def _weights(model, batch, transform: Transform) -> torch.Tensor:
 
 
 def weights_by_cell(
-    model, ds: DialogueDataset, grid: str, transform: Transform, seed: int = 0
+    model,
+    ds: DialogueDataset,
+    grid: str,
+    transform: Transform,
+    seed: int = 0,
+    raw: RawBatches | None = None,
 ) -> pd.DataFrame:
     """One row per grid cell: its description and the mean weight of each modality.
     transform: the model's input transform (the run's standardisation), applied after the
-    corruption as in training and evaluation."""
+    corruption as in training and evaluation; raw: batches of the raw-level cells (None: those
+    cells are left out)."""
     stats = FeatureStats.from_dataset(ds)
     batches = split_batches(ds, "test")
+    chosen = get_grid(grid).restricted(ds.modalities)
+    if raw is None:
+        chosen = replace(chosen, cells=tuple(c for c in chosen.cells if c.level != "raw"))
     rows = []
-    for cell, noisy in corrupted_batches(batches, get_grid(grid), seed, stats):
+    for cell, noisy in corrupted_batches(batches, chosen, seed, stats, raw):
         w = torch.cat([_weights(model, b, transform) for b in noisy]).mean(0)
         rows.append(
             {
@@ -99,23 +114,36 @@ def plot_weights_by_cell(table: pd.DataFrame, modalities: list[str], path: Path)
     return path
 
 
+def trace_modality(model, ds: DialogueDataset) -> str:
+    """The modality the fusion trusts most: largest fixed weight (the first one without)."""
+    weights = getattr(model.fusion, "fixed_weights", None)
+    return ds.modalities[int(weights.argmax()) if weights is not None else 0]
+
+
 def plot_traces(
     model, ds: DialogueDataset, path: Path, transform: Transform, seed: int = 0
 ) -> Path:
-    """Weights along the longest test dialogue, clean and with text substituted."""
+    """Weights along the longest test dialogue (or the first TRACE_LENGTH test clips), clean
+    and with the most trusted modality substituted."""
     longest = max(ds.splits["test"], key=len)
-    clean = split_batches(DialogueDataset(ds.name, ds.label_names, {"test": [longest]}), "test")[0]
-    noisy = build_feature_corruption(TRACE_CORRUPTION, FeatureStats.from_dataset(ds))(clean, seed)
-    hit = noisy.corruption["kind"][0, : len(longest), 0] > 0
+    shown = [longest] if len(longest) > 1 else ds.splits["test"][:TRACE_LENGTH]
+    title = longest.id if len(longest) > 1 else f"{len(shown)} test clips"
+    clean = split_batches(DialogueDataset(ds.name, ds.label_names, {"test": shown}), "test")[0]
+    modality = trace_modality(model, ds)
+    spec = {**TRACE_CORRUPTION, "modality": modality}
+    noisy = build_feature_corruption(spec, FeatureStats.from_dataset(ds))(clean, seed)
+    m = ds.modalities.index(modality)
+    hit = noisy.corruption["kind"][..., m][clean.utterance_mask] > 0
     fig, axes = plt.subplots(2, 1, sharex=True, figsize=(8, 4.2))
-    for ax, batch, title in ((axes[0], clean, "clean"), (axes[1], noisy, "text substituted (60%)")):
+    noisy_title = f"{modality} substituted (60%)"
+    for ax, batch, name in ((axes[0], clean, "clean"), (axes[1], noisy, noisy_title)):
         w = _weights(model, batch, transform)
         ax.stackplot(range(len(w)), *w.T.numpy(), labels=list(ds.modalities), alpha=0.85)
         ax.set_ylabel("weight", fontsize=8)
-        ax.set_title(f"{longest.id}: {title}", fontsize=9, parse_math=False)  # id: plain text
+        ax.set_title(f"{title}: {name}", fontsize=9, parse_math=False)  # ids: plain text
     for t in hit.nonzero().flatten().tolist():
         axes[1].axvline(t, color="black", alpha=0.25, linewidth=3)
-    axes[1].set_xlabel("utterance (grey: text substituted)", fontsize=8)
+    axes[1].set_xlabel(f"utterance (grey: {modality} substituted)", fontsize=8)
     axes[0].legend(loc="upper right", fontsize=7)
     fig.tight_layout()
     atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=100))
@@ -124,12 +152,17 @@ def plot_traces(
 
 
 def write_fusion_plots(
-    model, ds: DialogueDataset, run_dir: Path, grid: str, transform: Transform
+    model,
+    ds: DialogueDataset,
+    run_dir: Path,
+    grid: str,
+    transform: Transform,
+    raw: RawBatches | None = None,
 ) -> list[Path]:
-    """The three files of the module docstring, into run_dir (transform: as in
+    """The three files of the module docstring, into run_dir (transform, raw: as in
     `weights_by_cell`)."""
     model.eval()
-    table = weights_by_cell(model, ds, grid, transform)
+    table = weights_by_cell(model, ds, grid, transform, raw=raw)
     csv = atomic_write(run_dir / "fusion_weights.csv", lambda p: table.to_csv(p, index=False))
     return [
         csv,

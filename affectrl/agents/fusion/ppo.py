@@ -48,7 +48,8 @@ class Rollout:
     """N one-step decisions.
 
     Shapes: states [N, S], actions [N, A] (weights on the simplex [N, M], then keep bits [N, M]
-    for a policy with a drop head), log_probs, values, rewards [N].
+    for a policy with a drop head), log_probs, values, rewards [N]; baselines [N] or None: what
+    the advantage subtracts from the reward (None: the critic's values).
     """
 
     states: torch.Tensor
@@ -56,6 +57,7 @@ class Rollout:
     log_probs: torch.Tensor
     values: torch.Tensor
     rewards: torch.Tensor
+    baselines: torch.Tensor | None = None
 
 
 @torch.no_grad()
@@ -78,7 +80,8 @@ def ppo_update(
 ) -> dict[str, float]:
     """Clipped-surrogate PPO passes over one rollout; returns diagnostics averaged over minibatches:
     policy_loss, value_loss, entropy, approx_kl, clip_fraction."""
-    advantages = rollout.rewards - rollout.values
+    baselines = rollout.values if rollout.baselines is None else rollout.baselines
+    advantages = rollout.rewards - baselines
     advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     n = len(rollout.rewards)
     stats = {k: 0.0 for k in ("policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction")}

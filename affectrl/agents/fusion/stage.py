@@ -41,6 +41,37 @@ AGENT_DEFAULTS = {  # the `agent:` settings, as documented above
 DETECTOR_STEPS = 300  # the mismatch detector's training steps when the state reads it
 
 
+def check_agent_settings(config: dict, modalities: list[str] | None = None) -> None:
+    """The `agent:` settings a run will use, checked before any training (a misnamed curriculum
+    or reward term must not surface after the warm-up): protocol names, reward terms, and with
+    the run's `modalities` that the plot grid and curriculum apply to them."""
+    from ...noise.protocols import get_curriculum, get_grid
+    from .trainer import RewardConfig
+
+    agent = {**AGENT_DEFAULTS, **(config.get("agent") or {})}
+    if not agent["train"]:
+        return
+    reward = agent["reward"] or {}
+    if not isinstance(reward, dict) or set(reward) - set(RewardConfig.__dataclass_fields__):
+        raise ValueError(
+            f"agent.reward must map some of {list(RewardConfig.__dataclass_fields__)} to "
+            f"numbers, got {reward!r}"
+        )
+    grid = get_grid(agent["plot_grid"])
+    curriculum = get_curriculum(agent["curriculum"]) if agent["curriculum"] else None
+    if modalities is not None:
+        grid.restricted(modalities)
+        if (
+            curriculum
+            and curriculum.modalities
+            and not set(curriculum.modalities) & set(modalities)
+        ):
+            raise ValueError(
+                f"agent.curriculum {curriculum.name!r} corrupts {list(curriculum.modalities)}; "
+                f"the run's modalities are {modalities}"
+            )
+
+
 def wants_agent_stage(config: dict, model) -> bool:
     from .model import AgentFusion
 
@@ -57,6 +88,7 @@ def run_agent_stage(
 ) -> dict:
     """Fit the quality estimator, train the policy by PPO, then (joint_iterations > 0) fine-tune
     the backbone under it; leaves the fusion in policy mode."""
+    from ...noise.grid import raw_cell_batches
     from .plots import write_fusion_plots
     from .quality import QualityEstimator
     from .trainer import (
@@ -92,7 +124,11 @@ def run_agent_stage(
         if settings.joint_iterations > 0
         else []
     )
-    write_fusion_plots(model, ds, run_dir, agent["plot_grid"], transform=train_batches.transform)
+    extracted = {m: e for m, e in (config.get("features") or {}).items() if e != "shipped"}
+    raw = raw_cell_batches(ds, "test", extracted) if extracted else None
+    write_fusion_plots(
+        model, ds, run_dir, agent["plot_grid"], transform=train_batches.transform, raw=raw
+    )
     return {
         "iterations": len(history),
         "final_reward": history[-1]["reward"] if history else None,

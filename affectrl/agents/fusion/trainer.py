@@ -51,10 +51,14 @@ class RewardConfig:
 @dataclass
 class AgentTrainConfig:
     """iterations: PPO (or gate) updates, one batch of `batch_size` dialogues each;
-    curriculum: noise curriculum name (None: clean batches)."""
+    curriculum: noise curriculum name (None: clean batches); samples: decisions drawn per
+    utterance and update (K > 1: the advantage of a draw is its reward minus the mean reward of
+    the K - 1 other draws for the same utterance, a leave-one-out baseline that removes how hard
+    the utterance is from the learning signal; 1: reward minus the critic's value)."""
 
     iterations: int = 300
     batch_size: int = 16
+    samples: int = 1
     curriculum: str | None = "curriculum-standard"
     seed: int = 0
     gate_lr: float = 1e-3
@@ -156,31 +160,53 @@ def train_fusion_agent(
     cls_weights = class_weights(train_batches.in_order(), model.classifier.net[-1].out_features)
     history = []
     steps = _training_batches(train_batches, stats, config, generator, "PPO fusion agent", progress)
+    k = config.samples
     for it, batch in steps:
-        mask = batch.utterance_mask
+        keep = batch.labels[batch.utterance_mask] >= 0
         with torch.no_grad():
             _, logits = fusion.encoders(batch.features, batch.modality_mask)
-            states = fusion.state(batch.features, batch.modality_mask, logits)[mask]
-            actions, log_probs, values = act(fusion.policy, states)
-            decisions = fusion.policy.decision(actions)  # [N, M]
-            weights = torch.zeros(*mask.shape, decisions.shape[-1])
-            weights[mask] = decisions
-            out = model(batch, weights=fusion.from_decision(weights, batch.modality_mask))
-            used = out.weights  # after renormalising over present modalities
-            full = torch.zeros_like(weights)
-            full[mask] = used
-            rewards, terms = utterance_rewards(out, batch, full, cls_weights, config.reward)
-        keep = batch.labels[mask] >= 0
-        rollout = Rollout(states[keep], actions[keep], log_probs[keep], values[keep], rewards[keep])
+            states = fusion.state(batch.features, batch.modality_mask, logits)[batch.utterance_mask]
+            draws = [_draw(model, batch, states, cls_weights, config.reward) for _ in range(k)]
+        actions, log_probs, values, rewards = (
+            torch.stack([d[i] for d in draws])[:, keep] for i in range(4)
+        )  # [K, N, ...]
+        baselines = None
+        if k > 1:  # leave-one-out mean reward of the other draws for the same utterance
+            baselines = ((rewards.sum(0, keepdim=True) - rewards) / (k - 1)).flatten()
+        rollout = Rollout(
+            states[keep].repeat(k, 1),
+            actions.flatten(0, 1),
+            log_probs.flatten(),
+            values.flatten(),
+            rewards.flatten(),
+            baselines,
+        )
+        terms = {name: torch.stack([d[4][name] for d in draws])[:, keep] for name in draws[0][4]}
         record = ppo_update(fusion.policy, optimizer, rollout, config.ppo, generator)
-        record |= {"reward": float(rewards[keep].mean())}
-        record |= {f"reward/{k}": float(v[keep].mean()) for k, v in terms.items()}
+        record |= {"reward": float(rewards.mean())}
+        record |= {f"reward/{name}": float(v.mean()) for name, v in terms.items()}
         history.append(record)
         if writer is not None:
             for key, value in record.items():
                 writer.add_scalar(f"agent/{key}", value, it)
     fusion.set_mode("policy")
     return history
+
+
+def _draw(model: ERCModel, batch: DialogueBatch, states, cls_weights, reward: RewardConfig):
+    """One sampled decision per real utterance of `batch` (states [N, S]) and its outcome:
+    actions [N, A], log-probs, values, rewards [N], reward terms (name -> [N])."""
+    fusion: AgentFusion = model.fusion
+    mask = batch.utterance_mask
+    actions, log_probs, values = act(fusion.policy, states)
+    decisions = fusion.policy.decision(actions)  # [N, M]
+    weights = torch.zeros(*mask.shape, decisions.shape[-1])
+    weights[mask] = decisions
+    out = model(batch, weights=fusion.from_decision(weights, batch.modality_mask))
+    full = torch.zeros_like(weights)
+    full[mask] = out.weights  # after renormalising over present modalities
+    rewards, terms = utterance_rewards(out, batch, full, cls_weights, reward)
+    return actions, log_probs, values, rewards, terms
 
 
 def train_gradient_gate(
