@@ -1,16 +1,22 @@
-"""Graph agent (issue #6) vs COGMEN's fixed window, the full graph and a soft adjacency.
+"""Graph agent (issues #6, #20) vs COGMEN's fixed windows, the full graph, a learned soft
+adjacency and a DGODE-style graph ODE.
 
-    python benchmarks/graph_agent.py [--seeds 5] [--datasets iemocap6 meld7 mosi]
-        [--methods cogmen full soft_adjacency rl_window rl_hard rl_soft] [--epochs N]
+    python benchmarks/graph_agent.py [--seeds 10] [--datasets iemocap6 meld7 mosi]
+        [--methods cogmen soft_adjacency rl_window rl_soft ppo dgode ...] [--budgets 0.5 0.75 1]
+        [--pareto] [--epochs N]
 
 Every (dataset, seed, method) is one resumable run in RUNS_DIR/<dataset>_<method>/seed-<k>/
 (finished runs are not rerun, so a cut-off benchmark continues where it stopped). After each
 run its graphs are drawn into the run folder (graph_dialogue.png, window_hist.png) and the
-results file (RUNS_DIR/results.json) is rewritten. At the end: per dataset the mean test
-weighted F1 per method, the RL method best on dev against COGMEN (paired t-test / Wilcoxon
-over seeds, approximate randomisation and bootstrap over the test utterances of all seeds), the
-fraction of COGMEN's edges it keeps, and its training time per epoch over COGMEN's. The last
-line is JSON.
+results file (RUNS_DIR/results.json) is rewritten. `--budgets` adds the budgeted edge policy
+sparse_<f> (f times COGMEN's edges per dialogue) for each f; `--pareto` adds COGMEN's fixed
+windows 1..10 and the whole dialogue. At the end, per dataset: mean test weighted F1 per method;
+against COGMEN (paired t-test / Wilcoxon over seeds, approximate randomisation and bootstrap over
+the test utterances of all seeds, fraction of COGMEN's edges, training time per epoch over
+COGMEN's) the RL graph best on dev among those with at most COGMEN's edges ("sparse") and the
+RL graph best on dev regardless of edges ("best"); the window selector's choice histogram; and
+RUNS_DIR/pareto_<dataset>.png, test wF1 against edges per utterance (mean +- std over seeds).
+The last line is JSON.
 Threads: torch.set_num_threads(--threads, default 1) in every run. Several invocations may share
 RUNS_DIR (say one per dataset, or --only-seeds to split the seeds): results.json is re-read before
 each write.
@@ -28,7 +34,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from affectrl.agents.graph.methods import GRAPH_METHODS, RL_METHODS, method_config  # noqa: E402
+from affectrl.agents.graph.methods import (  # noqa: E402
+    CONTEXT_METHODS,
+    GRAPH_METHODS,
+    is_rl,
+    known_method,
+    method_config,
+    sparse_budget,
+    sparse_method,
+)
 from affectrl.eval.significance import (  # noqa: E402
     bootstrap_wf1,
     paired_randomisation_test,
@@ -69,7 +83,7 @@ def run_one(config: dict, run_dir: Path) -> dict:
     if not (run_dir / "graph_stats.json").is_file():
         explain_run(run_dir)
     stats = json.loads((run_dir / "graph_stats.json").read_text())
-    return {
+    record = {
         "test_wf1": metrics["test"]["weighted_f1"],
         "test_acc": metrics["test"]["accuracy"],
         "dev_wf1": metrics["dev"]["weighted_f1"],
@@ -80,6 +94,9 @@ def run_one(config: dict, run_dir: Path) -> dict:
         "edge_weight_sum": stats["weight_sum"],
         "test_edges": stats["edges"],
     }
+    if "window_counts" in stats:
+        record["window_counts"] = stats["window_counts"]
+    return record
 
 
 def predictions(run_dir: Path):
@@ -87,46 +104,77 @@ def predictions(run_dir: Path):
     return np.asarray(p["gold"]), np.asarray(p["pred"])
 
 
-def compare(dataset: str, results: dict, runs_dir: Path) -> dict:
-    """Mean test weighted F1 per method, and the RL method best on dev against COGMEN."""
-    per = results.get(dataset, {})
-    means = {m: float(np.mean([r["test_wf1"] for r in runs.values()])) for m, runs in per.items()}
-    out: dict = {"wf1_mean": {m: 100 * v for m, v in means.items()}}
-    out["wf1_std"] = {
-        m: 100 * float(np.std([r["test_wf1"] for r in runs.values()], ddof=1))
-        if len(runs) > 1
-        else 0.0
-        for m, runs in per.items()
-    }
-    out["seeds"] = {m: sorted(int(s) for s in runs) for m, runs in per.items()}
-    rl = [m for m in RL_METHODS if m in means]
-    if "cogmen" not in per or not rl:
-        return out
-    # the RL method is chosen on dev (mean dev weighted F1), never on test
-    dev = {m: np.mean([r["dev_wf1"] for r in per[m].values()]) for m in rl}
-    best = max(rl, key=dev.get)
-    seeds = sorted(set(per[best]) & set(per["cogmen"]), key=int)
-    out["best_rl"] = best
-    a = [per[best][s]["test_wf1"] for s in seeds]
+def versus_cogmen(dataset: str, method: str, per: dict, runs_dir: Path) -> dict:
+    """`method` against COGMEN on their common seeds: per-seed figures, seed tests, utterance
+    randomisation and bootstrap, edge fraction and training-time ratio."""
+    seeds = sorted(set(per[method]) & set(per["cogmen"]), key=int)
+    a = [per[method][s]["test_wf1"] for s in seeds]
     b = [per["cogmen"][s]["test_wf1"] for s in seeds]
-    out["paired_seeds"] = {"best_rl_wf1": a, "cogmen_wf1": b}
+    out: dict = {"method": method, "seeds": [int(s) for s in seeds]}
+    out["paired_seeds"] = {"method_wf1": a, "cogmen_wf1": b}
+    out["wf1_mean"] = 100 * float(np.mean(a)) if a else None
+    out["cogmen_wf1_mean"] = 100 * float(np.mean(b)) if b else None
     if len(seeds) >= 2:
         out["seed_test"] = paired_seed_tests(a, b)
+    if not seeds:
+        return out
     golds, pa, pb = [], [], []
     for s in seeds:
-        gold, pred_a = predictions(runs_dir / f"{dataset}_{best}" / f"seed-{s}")
+        gold, pred_a = predictions(runs_dir / f"{dataset}_{method}" / f"seed-{s}")
         gold_b, pred_b = predictions(runs_dir / f"{dataset}_cogmen" / f"seed-{s}")
         if not np.array_equal(gold, gold_b):
-            raise ValueError(f"test utterances differ between {best} and cogmen, seed {s}")
+            raise ValueError(f"test utterances differ between {method} and cogmen, seed {s}")
         golds.append(gold), pa.append(pred_a), pb.append(pred_b)
-    if seeds:
-        gold, pa, pb = np.concatenate(golds), np.concatenate(pa), np.concatenate(pb)
-        out["randomisation_test"] = paired_randomisation_test(pa == gold, pb == gold)
-        out["bootstrap_wf1"] = bootstrap_wf1(gold, pa, pb)
-        edges = {m: np.mean([per[m][s]["test_edges"] for s in seeds]) for m in (best, "cogmen")}
-        out["edge_fraction"] = float(edges[best] / edges["cogmen"])
-        t = {m: np.mean([per[m][s]["s_per_epoch"] for s in seeds]) for m in (best, "cogmen")}
-        out["train_time_ratio"] = float(t[best] / t["cogmen"])
+    gold, pa, pb = np.concatenate(golds), np.concatenate(pa), np.concatenate(pb)
+    out["randomisation_test"] = paired_randomisation_test(pa == gold, pb == gold)
+    out["bootstrap_wf1"] = bootstrap_wf1(gold, pa, pb)
+    edges = {m: np.mean([per[m][s]["test_edges"] for s in seeds]) for m in (method, "cogmen")}
+    out["edge_fraction"] = float(edges[method] / edges["cogmen"])
+    t = {m: np.mean([per[m][s]["s_per_epoch"] for s in seeds]) for m in (method, "cogmen")}
+    out["train_time_ratio"] = float(t[method] / t["cogmen"])
+    return out
+
+
+def window_histogram(per: dict, method: str = "rl_window") -> dict | None:
+    """The window selector's test choices pooled over seeds: share per window, largest share."""
+    runs = [r["window_counts"] for r in per.get(method, {}).values() if "window_counts" in r]
+    if not runs:
+        return None
+    total: dict[str, int] = {}
+    for counts in runs:
+        for window, n in counts.items():
+            total[window] = total.get(window, 0) + n
+    n = sum(total.values())
+    shares = {w: c / n for w, c in sorted(total.items(), key=lambda kv: int(kv[0]))}
+    return {"shares": shares, "max_bin_fraction": max(shares.values()), "seeds": len(runs)}
+
+
+def compare(dataset: str, results: dict, runs_dir: Path) -> dict:
+    """Mean test weighted F1 per method; against COGMEN the RL graph best on dev among those
+    keeping at most COGMEN's edges (`sparse`) and the best on dev regardless (`best`)."""
+    per = results.get(dataset, {})
+    out: dict = {"wf1_mean": {}, "wf1_std": {}, "seeds": {}}
+    for m, runs in per.items():
+        f1 = [r["test_wf1"] for r in runs.values()]
+        out["wf1_mean"][m] = 100 * float(np.mean(f1))
+        out["wf1_std"][m] = 100 * float(np.std(f1, ddof=1)) if len(f1) > 1 else 0.0
+        out["seeds"][m] = sorted(int(s) for s in runs)
+    for method in ("rl_window", "rl_window_dialogue"):
+        hist = window_histogram(per, method)
+        if hist is not None:
+            out[f"{method}_histogram"] = hist
+    rl = [m for m in per if is_rl(m)]
+    if "cogmen" not in per or not rl:
+        return out
+    # RL graphs are chosen on dev (mean dev weighted F1), never on test; "at most COGMEN's
+    # edges" is the graph's size on the test dialogues (a property of the graph, not of labels)
+    dev = {m: np.mean([r["dev_wf1"] for r in per[m].values()]) for m in rl}
+    edges = {m: np.mean([r["edges_per_utterance"] for r in per[m].values()]) for m in rl}
+    cogmen_edges = np.mean([r["edges_per_utterance"] for r in per["cogmen"].values()])
+    sparse = [m for m in rl if edges[m] <= cogmen_edges * (1 + 1e-9)]
+    out["best"] = versus_cogmen(dataset, max(rl, key=dev.get), per, runs_dir)
+    if sparse:
+        out["sparse"] = versus_cogmen(dataset, max(sparse, key=dev.get), per, runs_dir)
     return out
 
 
@@ -162,9 +210,117 @@ def markdown(results: dict, summary: dict) -> str:
     return "\n".join(out)
 
 
+def _std(values) -> float:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def pareto_plot(dataset: str, per: dict, path: Path) -> None:
+    """Test wF1 against edges per utterance, mean ± std over seeds: COGMEN's fixed windows and
+    the budgeted edge policy as curves, every other method as a point."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def point(method):
+        runs = per[method].values()
+        x = [r["edges_per_utterance"] for r in runs]
+        y = [100 * r["test_wf1"] for r in runs]
+        return np.mean(x), np.mean(y), _std(x), _std(y)
+
+    def window_size(m):
+        return 10**6 if m == "full" else int(m[len("window") :]) if m != "cogmen" else 5
+
+    windows = sorted(
+        (
+            m
+            for m in per
+            if m in ("cogmen", "full") or (m.startswith("window") and m in GRAPH_METHODS)
+        ),
+        key=window_size,
+    )
+    budgets = sorted((m for m in per if sparse_budget(m) is not None), key=sparse_budget)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for group, label, style in (
+        (windows, "fixed window (COGMEN)", "o-"),
+        (budgets, "edge policy, budget", "s-"),
+    ):
+        if not group:
+            continue
+        pts = np.array([point(m) for m in group])
+        ax.errorbar(
+            pts[:, 0], pts[:, 1], xerr=pts[:, 2], yerr=pts[:, 3], fmt=style, capsize=3, label=label
+        )
+        for m, (x, y, _, _) in zip(group, pts, strict=True):
+            text = (
+                "whole"
+                if m == "full"
+                else (
+                    "5 (COGMEN)"
+                    if m == "cogmen"
+                    else m.replace("window", "").replace("sparse_", "×")
+                )
+            )
+            ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    for m in per:
+        if m in windows or m in budgets:
+            continue
+        x, y, sx, sy = point(m)
+        ax.errorbar([x], [y], xerr=[sx], yerr=[sy], fmt="^", capsize=3, label=m)
+    ax.set_xlabel("edges per utterance (test dialogues, self-loops included)")
+    ax.set_ylabel("test weighted F1 (%)")
+    seeds = sorted({len(r) for r in per.values()})
+    ax.set_title(
+        f"{dataset}: F1 against graph size (mean ± std over {'/'.join(map(str, seeds))} seeds)"
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def final_line(summary: dict) -> dict:
+    """The benchmark's last line: the keys issues #6 and #20 name."""
+    final: dict = {}
+    for dataset in ("iemocap6", "meld7"):
+        s = summary.get(dataset, {})
+        for which in ("sparse", "best"):
+            v = s.get(which, {})
+            final[f"{dataset}_{which}_method"] = v.get("method")
+            final[f"{dataset}_{which}_wf1_mean"] = v.get("wf1_mean")
+            final[f"{dataset}_{which}_edge_fraction"] = v.get("edge_fraction")
+            final[f"{dataset}_{which}_p_value"] = v.get("seed_test", {}).get("ttest_p")
+            final[f"{dataset}_{which}_utterance_p_value"] = v.get("randomisation_test", {}).get("p")
+            final[f"{dataset}_{which}_train_time_ratio"] = v.get("train_time_ratio")
+            final[f"{dataset}_{which}_seeds"] = len(v.get("seeds", []))
+        final[f"{dataset}_cogmen_wf1_mean"] = s.get("wf1_mean", {}).get("cogmen")
+        for method in ("dgode", "ppo", "soft_adjacency", "rl_window"):
+            final[f"{method}_{dataset}_wf1_mean"] = s.get("wf1_mean", {}).get(method)
+    for method in ("rl_window", "rl_window_dialogue"):
+        hist = summary.get("iemocap6", {}).get(f"{method}_histogram")
+        key = "window_max_bin_fraction" + ("" if method == "rl_window" else "_dialogue_credit")
+        final[key] = hist["max_bin_fraction"] if hist else None
+    if "mosi" in summary:
+        final["mosi_wf1_mean"] = summary["mosi"]["wf1_mean"]
+    return final
+
+
+def method_list(args) -> list[str]:
+    methods = list(args.methods) + [sparse_method(b) for b in args.budgets]
+    if args.pareto:
+        methods += [f"window{k}" for k in range(1, 11)] + ["full"]
+    unknown = [m for m in methods if not known_method(m)]
+    if unknown:
+        raise SystemExit(
+            f"unknown methods {unknown}; known: {sorted(GRAPH_METHODS) + sorted(CONTEXT_METHODS)}"
+        )
+    return list(dict.fromkeys(methods))  # "cogmen" first: the baseline of every paired test
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=5, help="seeds 1..N (default 5)")
+    parser.add_argument("--seeds", type=int, default=10, help="seeds 1..N (default 10)")
     parser.add_argument(
         "--only-seeds",
         nargs="+",
@@ -173,7 +329,22 @@ def main() -> None:
     )
     parser.add_argument("--datasets", nargs="+", default=["iemocap6", "meld7"], choices=BASES)
     parser.add_argument(
-        "--methods", nargs="+", default=list(GRAPH_METHODS), choices=list(GRAPH_METHODS)
+        "--methods",
+        nargs="+",
+        default=["cogmen", "soft_adjacency", "rl_window", "rl_soft", "ppo", "dgode"],
+        help="graph methods (affectrl/agents/graph/methods.py; sparse_<f> for a budget f)",
+    )
+    parser.add_argument(
+        "--budgets",
+        nargs="*",
+        type=float,
+        default=[],
+        help="edge budgets f (fractions of COGMEN's edges): adds the method sparse_<f> each",
+    )
+    parser.add_argument(
+        "--pareto",
+        action="store_true",
+        help="add COGMEN's fixed windows 1..10 and the whole dialogue",
     )
     parser.add_argument("--epochs", type=int, help="override every run's epochs")
     parser.add_argument("--lr", type=float, help="override every run's learning rate")
@@ -192,6 +363,7 @@ def main() -> None:
     args = parser.parse_args()
     runs_dir = Path(args.runs_dir)
     results_path = runs_dir / "results.json"
+    methods = method_list(args)
     start = time.time()
     for dataset in [] if args.summary_only else args.datasets:
         base = json.loads(json.dumps(BASES[dataset]))
@@ -201,7 +373,7 @@ def main() -> None:
         if args.lr:
             base["train"]["lr"] = args.lr
         for seed in args.only_seeds or range(1, args.seeds + 1):
-            for method in args.methods:
+            for method in methods:
                 config = resolve_config(method_config(base, method), seed)
                 run_dir = runs_dir / f"{dataset}_{method}" / f"seed-{seed}"
                 record = run_one(config, run_dir)
@@ -219,30 +391,17 @@ def main() -> None:
     summary = {d: compare(d, results, runs_dir) for d in results}
     write_json(runs_dir / "summary.json", summary)
     for dataset, s in summary.items():
-        print(f"\n{dataset}:")
+        pareto_plot(dataset, results[dataset], runs_dir / f"pareto_{dataset}.png")
+        print(f"\n{dataset}:  (Pareto plot: {runs_dir / f'pareto_{dataset}.png'})")
         for m, v in s["wf1_mean"].items():
-            print(f"  {m:15s} wF1 {v:6.2f} ± {s['wf1_std'][m]:.2f}  seeds {s['seeds'][m]}")
-        for key in ("best_rl", "seed_test", "randomisation_test", "bootstrap_wf1"):
+            print(f"  {m:20s} wF1 {v:6.2f} ± {s['wf1_std'][m]:.2f}  seeds {s['seeds'][m]}")
+        for key in ("sparse", "best", "rl_window_histogram", "rl_window_dialogue_histogram"):
             if key in s:
-                print(f"  {key}: {s[key]}")
-    final: dict = {}
-    for dataset in ("iemocap6", "meld7"):
-        s = summary.get(dataset, {})
-        best = s.get("best_rl")
-        final[f"{dataset}_rl_method"] = best
-        final[f"{dataset}_rl_wf1_mean"] = s["wf1_mean"][best] if best else None
-        final[f"{dataset}_cogmen_wf1_mean"] = s.get("wf1_mean", {}).get("cogmen")
-        final[f"{dataset}_p_value"] = s.get("seed_test", {}).get("ttest_p")
-        final[f"{dataset}_utterance_p_value"] = s.get("randomisation_test", {}).get("p")
-    iem = summary.get("iemocap6", {})
-    final["edge_fraction"] = iem.get("edge_fraction")
-    final["train_time_ratio"] = iem.get("train_time_ratio")
-    final["iemocap6_p_value"] = final.pop("iemocap6_p_value")
-    if "mosi" in summary:
-        final["mosi_wf1_mean"] = summary["mosi"]["wf1_mean"]
+                brief = {k: v for k, v in s[key].items() if k != "paired_seeds"}
+                print(f"  {key}: {brief}")
     if args.markdown:
         print(markdown(results, summary))
-    print(json.dumps(final))
+    print(json.dumps(final_line(summary)))
 
 
 if __name__ == "__main__":

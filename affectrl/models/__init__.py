@@ -9,6 +9,7 @@ from .erc import Classifier, ERCModel, LateFusionModel, ModelOutput, build_model
 from .fusion import FUSIONS, ConcatFusion, FusionOutput, WeightedFusion
 from .graph import GRAPHS, ContextGraph, GraphEdges, WindowGraph, build_graph
 from .layers import WeightedRGCNConv
+from .ode import GraphODEContext
 
 __all__ = [
     "CONTEXTS",
@@ -21,6 +22,7 @@ __all__ = [
     "ContextGraph",
     "ERCModel",
     "FusionOutput",
+    "GraphODEContext",
     "GraphEdges",
     "LateFusionModel",
     "ModelOutput",

@@ -152,7 +152,7 @@ def build_model(spec: dict, dims: dict[str, int], num_classes: int, num_speakers
     context_name = context_spec.pop("name", "none")
     if context_name not in CONTEXTS:
         raise ValueError(f"unknown context model {context_name!r}; known: {sorted(CONTEXTS)}")
-    if context_name == "cogmen":
+    if context_name == "cogmen" or getattr(CONTEXTS[context_name], "uses_speakers", False):
         context_spec["num_speakers"] = num_speakers
     context = _component(
         "context", context_name, CONTEXTS[context_name], fusion.out_dim, **context_spec

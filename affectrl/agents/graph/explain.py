@@ -16,15 +16,20 @@ from ...io import write_json
 from ...models.graph import ContextGraph, GraphEdges
 
 
+def model_graph(model: torch.nn.Module) -> ContextGraph:
+    """The (first) context graph inside a model."""
+    graphs = [m for m in model.modules() if isinstance(m, ContextGraph)]
+    if not graphs:
+        raise ValueError("the model has no context graph to explain")
+    return graphs[0]
+
+
 def collect_graphs(model: torch.nn.Module, batches) -> list[dict]:
     """Run the model in eval mode and record, per dialogue, its edges (local positions) and the
     window choice of a window selector. -> one dict per dialogue: dialogue_id, src, dst [E]
     (positions), weight [E], window [T] (chosen window, or the largest |s - t| kept per target),
     speaker_change [T], gold [T], pred [T]."""
-    graphs = [m for m in model.modules() if isinstance(m, ContextGraph)]
-    if not graphs:
-        raise ValueError("the model has no context graph to explain")
-    graph = graphs[0]
+    graph = model_graph(model)
     seen: list[tuple] = []
     hook = graph.register_forward_hook(lambda mod, args, out: seen.append((args, out)))
     model.eval()
@@ -167,7 +172,8 @@ def explain_graphs(
 ) -> dict:
     """Draw a trained model's test graphs into out_dir: graph_dialogue.png (the given dialogue,
     or the test dialogue with the most utterances) and window_hist.png; returns edge statistics
-    (edges per utterance, mean window) and writes them to out_dir/graph_stats.json.
+    (edges per utterance; for a window selector its choice counts, window -> utterances) and
+    writes them to out_dir/graph_stats.json.
     ds: the run's dataset; test_batches: its test split (`Batches`)."""
     out_dir = Path(out_dir)
     records = collect_graphs(model, test_batches.in_order())
@@ -187,5 +193,9 @@ def explain_graphs(
         "weight_sum": float(sum(r["weight"].sum() for r in records)),
         "dialogue_drawn": dialogue_id,
     }
+    if getattr(model_graph(model), "windows", None) is not None:  # a window selector's choices
+        chosen = np.concatenate([r["window"] for r in records])
+        values, counts = np.unique(chosen, return_counts=True)
+        stats["window_counts"] = {str(int(v)): int(c) for v, c in zip(values, counts, strict=True)}
     write_json(out_dir / "graph_stats.json", stats)
     return stats
