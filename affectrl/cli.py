@@ -12,10 +12,12 @@ import pkgutil
 import re
 import sys
 
+import affectrl
+
 from . import commands
 
 # The order subcommands appear in `affectrl --help`; modules not listed follow alphabetically.
-ORDER = ("demo", "data", "extract", "train", "eval", "noise", "sweep", "report", "llm")
+ORDER = ("demo", "data", "extract", "train", "eval", "predict", "noise", "sweep", "report", "llm")
 
 
 def _command_modules(only: str | None = None) -> list:
@@ -37,6 +39,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         description="Multimodal emotion recognition in conversation with RL fusion and graph "
         "agents. Data is found via $AFFECTRL_DATA, then ./data, then ../shared/data.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {affectrl.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in _command_modules(only):
         module.register(sub)

@@ -56,4 +56,3 @@ def test_bootstrap_of_the_weighted_f1_difference():
     assert same["mean_diff"] == 0.0 and same["p_not_better"] == 1.0
     better = bootstrap_wf1(gold, gold, noisy, rounds=50)
     assert better["p_not_better"] == 0.0 and better["ci95"][0] > 0.2
-

@@ -145,7 +145,9 @@ def _toy_dataset() -> DialogueDataset:
 def test_attach_features_sets_per_dialogue_matrices(monkeypatch):
     import affectrl.features.extract as extract
 
-    monkeypatch.setattr(extract, "get_encoder", lambda name, modality, batch: CountingEncoder())
+    monkeypatch.setattr(
+        extract, "get_encoder", lambda name, modality, batch, device=None: CountingEncoder()
+    )
     ds = attach_features(_toy_dataset(), {"text": "fake"}, progress=False)
     d0, d1 = ds.splits["train"][0], ds.splits["test"][0]
     assert d0.features["text"].shape == (2, 3) and d0.features["text"].dtype == np.float32
@@ -163,7 +165,9 @@ def test_attach_shipped_requires_the_features():
 def test_meld_label_views_share_one_store_folder(monkeypatch, tmp_path):
     import affectrl.features.extract as extract
 
-    monkeypatch.setattr(extract, "get_encoder", lambda name, modality, batch: CountingEncoder())
+    monkeypatch.setattr(
+        extract, "get_encoder", lambda name, modality, batch, device=None: CountingEncoder()
+    )
     store = FeatureStore(tmp_path)
     views = []
     for name in ("meld7", "meld3"):
@@ -235,7 +239,9 @@ def test_two_byo_folders_with_one_name_keep_their_own_features(monkeypatch, tmp_
     import affectrl.features.extract as extract
     from affectrl.data import load_dataset
 
-    monkeypatch.setattr(extract, "get_encoder", lambda name, modality, batch: CountingEncoder())
+    monkeypatch.setattr(
+        extract, "get_encoder", lambda name, modality, batch, device=None: CountingEncoder()
+    )
     store = FeatureStore(tmp_path / "store")
     a = _byo_texts(tmp_path / "a" / "data", ["one", "two", "three"])
     b = _byo_texts(tmp_path / "b" / "data", ["uno", "dos", "tres", "cuatro"])
@@ -259,7 +265,9 @@ def test_a_variant_iemocap_pickle_does_not_delete_the_real_chunks(monkeypatch, t
     import affectrl.features.extract as extract
     from affectrl.data import load_dataset
 
-    monkeypatch.setattr(extract, "get_encoder", lambda name, modality, batch: CountingEncoder())
+    monkeypatch.setattr(
+        extract, "get_encoder", lambda name, modality, batch, device=None: CountingEncoder()
+    )
     store = FeatureStore(tmp_path / "store")
     roots = []
     for name, n in (("real", 3), ("variant", 2)):

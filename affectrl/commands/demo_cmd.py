@@ -12,12 +12,6 @@ import argparse
 import time
 from pathlib import Path
 
-from ..config import apply_overrides, load_config
-from ..io import write_json
-from ..report import build_report
-from ..train import format_summary, train_seeds
-from ..train.run_folder import explain_run, grid_run, seed_dirs
-
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 # (run name, config file, overrides): what the demo trains, fastest first.
@@ -53,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from ..config import apply_overrides, load_config
+    from ..io import write_json
+    from ..report import build_report
+    from ..train import format_summary, train_seeds
+    from ..train.run_folder import explain_run, grid_run, seed_dirs
+
     root = Path(args.runs_dir)
     start = time.perf_counter()
     table = {}

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..eval.metrics import SUMMARY_KEYS, mean_std
-from ..train.run_folder import evaluate_run, finished_seed_dirs, grid_run
+from ..device import DEVICE_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,23 +33,34 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="seed of the corruptions (default: each run's own seed, as in the benchmarks, so "
         "a run trained like a benchmark's model reproduces its grid figures)",
     )
+    parser.add_argument(
+        "--device",
+        help=f"where the model runs: {DEVICE_HELP} (default: each run's train.device)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=cmd_eval)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from ..eval.metrics import SUMMARY_KEYS, mean_std
     from ..noise.grid import format_table
+    from ..train.run_folder import evaluate_run, finished_seed_dirs, grid_run
 
     per_seed, grid_means = [], []
     for seed_dir in finished_seed_dirs(args.run_dir):
         if args.noise_grid:
             grid_cells = grid_run(
-                seed_dir, args.noise_grid, args.grid_split, args.grid_seed, progress=not args.quiet
+                seed_dir,
+                args.noise_grid,
+                args.grid_split,
+                args.grid_seed,
+                progress=not args.quiet,
+                device=args.device,
             )
             print(f"{seed_dir}  noise grid {args.noise_grid} ({args.grid_split}):")
             print(format_table(grid_cells))
             grid_means.append(float(grid_cells["accuracy"].mean()))
-        results = evaluate_run(seed_dir)
+        results = evaluate_run(seed_dir, args.device)
         per_seed.append(results)
         for split in ("dev", "test"):
             cells = "  ".join(f"{k} {100 * results[split][k]:.2f}" for k in SUMMARY_KEYS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..data.registry import load_dataset
+from ..device import DEVICE_HELP, check_device_name
 from ..features.encoders import DEFAULT_ENCODERS, HELP
 from ..features.extract import extract_modality
 
@@ -41,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch-size", type=_positive, help="texts per forward pass (speed only)")
     p.add_argument("--chunk-size", type=_positive, help="items per resumable chunk file")
+    p.add_argument(
+        "--device", default="auto", help=f"where torch encoders run: {DEVICE_HELP} (default: auto)"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_extract)
 
@@ -56,6 +60,7 @@ def _positive(text: str) -> int:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
+    check_device_name(args.device, "--device")
     encoder = args.encoder or DEFAULT_ENCODERS[args.modality]
     if encoder is None:
         raise ValueError(f"--encoder is required for {args.modality} (e.g. cnn:PATH)")
@@ -68,6 +73,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             chunk_size=args.chunk_size,
             progress=not args.no_progress,
+            device=args.device,
         )
         n, dim = result.features.shape
         print(f"{ds.name}: {n} utterances x {dim} dims ({args.modality}, {encoder})")

@@ -5,11 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-import yaml
-
-from ..noise.protocols import PROTOCOLS, EvalGrid, get_protocol
-from ..noise.spec import LEVELS, REGISTRY, known_names
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -34,6 +29,9 @@ def _first_line(cls: type) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from ..noise.protocols import PROTOCOLS, EvalGrid
+    from ..noise.spec import LEVELS, REGISTRY, known_names
+
     for level in LEVELS:
         print(f"{level}-level corruptions:")
         for name in known_names(level):
@@ -53,6 +51,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    import yaml
+
+    from ..noise.protocols import EvalGrid, get_protocol
+
     protocol = get_protocol(args.name)
     if isinstance(protocol, EvalGrid):
         cells = [

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import load_config
-from ..train import format_summary, named_run_dir, run_name, train_seeds
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -32,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..train import format_summary, named_run_dir, run_name, train_seeds
+
     config = load_config(args.config, args.overrides)
     name = args.name or run_name(config, args.config)
     run_dir = named_run_dir(args.runs_dir, name)

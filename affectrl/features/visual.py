@@ -254,31 +254,42 @@ class FrameEncoder(Encoder):
         backbone: module mapping [F, 3, size, size] -> [F, D] (put in eval mode, no gradients).
         identity: backbone identity for the store key (kind, arch, weights digest).
         frames: the frame pipeline settings.
+        device: where the backbone runs (auto | cpu | cuda[:N]; None: auto; not in the key).
     """
 
     modality = "visual"
 
     def __init__(
-        self, backbone: nn.Module, identity: dict[str, Any], slug: str, frames: FrameSettings
+        self,
+        backbone: nn.Module,
+        identity: dict[str, Any],
+        slug: str,
+        frames: FrameSettings,
+        device: str | None = None,
     ):
-        self.backbone = backbone.eval().requires_grad_(False)
+        from ..device import resolve_device
+
+        self.device = resolve_device(device, "feature extraction device")
+        self.backbone = backbone.eval().requires_grad_(False).to(self.device)
         self.identity, self.slug, self.frames = identity, slug, frames
 
     @classmethod
-    def from_name(cls, base: str, options: dict, batch_size: int | None = None) -> FrameEncoder:
+    def from_name(
+        cls, base: str, options: dict, batch_size: int | None = None, device: str | None = None
+    ) -> FrameEncoder:
         frames = FrameSettings.from_options(options)
         if base.startswith("cnn:"):
             path = Path(base[4:]).expanduser()
             model = load_small_cnn(path)
             identity = {"backbone": "small_cnn", "weights": file_sha256(path)[:16]}
-            return cls(model, identity, f"cnn-{path.stem}", frames)
+            return cls(model, identity, f"cnn-{path.stem}", frames, device)
         arch, sep, weights = base[3:].partition(":")
         if not sep or not arch or not weights:
             raise ValueError(f"torchvision encoder must look like tv:ARCH:PATH, got {base!r}")
         path = Path(weights).expanduser()
         model = load_torchvision(arch, path)
         identity = {"backbone": f"torchvision/{arch}", "weights": file_sha256(path)[:16]}
-        return cls(model, identity, f"tv-{arch}", frames)
+        return cls(model, identity, f"tv-{arch}", frames, device)
 
     def settings(self) -> dict[str, Any]:
         return {"encoder": "frames", **self.identity, **asdict(self.frames)}
@@ -311,7 +322,7 @@ class FrameEncoder(Encoder):
             self.frames.mean,
             self.frames.std,
         )
-        per_frame = self.backbone(x)
+        per_frame = self.backbone(x.to(self.device)).cpu()
         return (
             pool_frames(per_frame.reshape(len(x), -1), self.frames.pool).numpy().astype(np.float32)
         )

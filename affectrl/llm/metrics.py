@@ -18,8 +18,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from sklearn.metrics import confusion_matrix, f1_score
-
 from .lexicon import WHEELS, EmotionLexicon, default_lexicon, split_labels
 
 Answer = str | Sequence[str] | None
@@ -154,6 +152,8 @@ def closed_set_metrics(
     bad = [g for g, y in zip(golds, y_true, strict=True) if y < 0]
     if bad:
         raise ValueError(f"gold answers not in the label set {list(label_names)}: {bad[:5]}")
+    from sklearn.metrics import confusion_matrix, f1_score  # here: `affectrl --help` stays fast
+
     n = len(y_true)
     present = sorted(set(y_true))
     return {

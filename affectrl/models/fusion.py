@@ -152,7 +152,7 @@ class WeightedFusion(nn.Module):
         elif self.weighting == "fixed":
             weights = masked_normalise(self.fixed_weights.expand(mask.shape), mask)
         else:
-            weights = masked_normalise(torch.ones(mask.shape, dtype=enc.dtype), mask)
+            weights = masked_normalise(enc.new_ones(mask.shape), mask)
         return FusionOutput((weights.unsqueeze(-1) * enc).sum(2), logits, weights)
 
 

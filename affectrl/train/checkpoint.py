@@ -1,10 +1,11 @@
 """Atomic, resumable training checkpoints in one safetensors file (no pickles), checksummed.
 
 Tensors: the model (`model.*`), the optimizer's per-parameter state (`optim.<param index>.<key>`)
-and the torch RNG state (`rng.torch`). Everything else (epoch, history, optimizer
-hyper-parameters, scheduler state) is JSON in the file's metadata. The best-on-dev weights are a
-separate file, written only when they change (see affectrl.train.trainer). Every file carries
-a checksum (affectrl.tensorfile): a damaged one is a clear error naming it, never used.
+and the torch RNG state (`rng.torch`; `rng.cuda` too for a model on a GPU). Everything else
+(epoch, history, optimizer hyper-parameters, scheduler state) is JSON in the file's metadata.
+The best-on-dev weights are a separate file, written only when they change (see
+affectrl.train.trainer). Every file carries a checksum (affectrl.tensorfile): a damaged one is a
+clear error naming it, never used.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import torch
 
+from ..device import module_device
 from ..tensorfile import CorruptFileError, load_tensors, save_tensors
 
 
@@ -66,6 +68,9 @@ def save_checkpoint(
             else:
                 opt_scalars.setdefault(str(idx), {})[key] = value
     tensors["rng.torch"] = torch.get_rng_state()
+    device = module_device(model)
+    if device.type == "cuda":  # dropout on the GPU draws from the GPU's generator
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
     meta = {
         **meta,
         "optimizer": {"param_groups": opt["param_groups"], "scalars": opt_scalars},
@@ -89,4 +94,7 @@ def load_checkpoint(path, model, optimizer, scheduler=None) -> dict:
     if scheduler is not None and meta.get("scheduler") is not None:
         scheduler.load_state_dict(meta["scheduler"])
     torch.set_rng_state(tensors["rng.torch"])
+    device = module_device(model)
+    if device.type == "cuda" and "rng.cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
     return meta

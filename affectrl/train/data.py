@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -12,12 +13,19 @@ import torch
 from ..data import DialogueBatch, DialogueDataset, collate, load_dataset
 from ..data.folds import carve_dev, cv_split
 from ..noise.feature import FeatureStats
+from ..tensorfile import load_tensors, save_tensors
 
 _LOADED: dict[str, DialogueDataset] = {}
 
 
-def attach_configured_features(ds: DialogueDataset, features: dict[str, str]) -> DialogueDataset:
-    """Attach extracted features (modality -> extractor name, e.g. {"text": "minilm"})."""
+def attach_configured_features(
+    ds: DialogueDataset,
+    features: dict[str, str],
+    device: str | None = None,
+    progress: bool = True,
+) -> DialogueDataset:
+    """Attach extracted features (modality -> extractor name, e.g. {"text": "minilm"}),
+    encoded on `device` (None: auto) where they are not in the feature store yet."""
     if not features:
         return ds
     try:
@@ -27,18 +35,18 @@ def attach_configured_features(ds: DialogueDataset, features: dict[str, str]) ->
             f"config asks for extracted features {features} but affectrl.features is not "
             f"available ({exc})"
         ) from None
-    return attach_features(ds, dict(features))
+    return attach_features(ds, dict(features), device=device, progress=progress)
 
 
-def dataset_for(config: dict) -> DialogueDataset:
-    """The config's dataset with its `features` (loaded once per process: runs share it), split
-    as the run uses it: fold `train.cv.fold` of a cross-validation, else the dataset's own
-    split; where that has no dev dialogues, dev is carved from the training speakers
-    (`affectrl.data.folds`)."""
+def dataset_for(config: dict, device: str | None = None) -> DialogueDataset:
+    """The config's dataset with its `features` (extracted on `device` where not cached yet;
+    loaded once per process: runs share it), split as the run uses it: fold `train.cv.fold` of
+    a cross-validation, else the dataset's own split; where that has no dev dialogues, dev is
+    carved from the training speakers (`affectrl.data.folds`)."""
     key = json.dumps([config["dataset"], config.get("features") or {}], sort_keys=True)
     if key not in _LOADED:
         ds = load_dataset(config["dataset"])
-        _LOADED[key] = attach_configured_features(ds, config.get("features") or {})
+        _LOADED[key] = attach_configured_features(ds, config.get("features") or {}, device)
     cv = (config.get("train") or {}).get("cv")
     if cv and cv.get("fold"):
         return cv_split(_LOADED[key], cv["folds"], cv["fold"] - 1, cv.get("group", "speaker"))
@@ -63,15 +71,60 @@ def modalities_for(config: dict, ds: DialogueDataset) -> list[str]:
 STANDARDIZE = (False, True, "global", "speaker")
 
 
+class Standardizer:
+    """z-score each feature with train-split mean / std; padded and missing entries stay 0.
+
+    stats: modality -> (mean float32 [D], std float32 [D], floored at 1e-6). Calling it returns
+    a new batch (the input's feature tensors are not modified), so it can be applied to a
+    corrupted copy of a clean batch that is reused. Saved in the run folder (`save`), so a
+    trained model reads new data on exactly the scale it was trained on.
+    """
+
+    def __init__(self, stats: dict[str, tuple[torch.Tensor, torch.Tensor]]):
+        self.stats = stats
+
+    @classmethod
+    def fit(cls, ds: DialogueDataset, modalities: list[str]) -> Standardizer:
+        stats = {}
+        for m in modalities:
+            x = np.concatenate([d.features[m] for d in ds.dialogues("train")])
+            stats[m] = (torch.from_numpy(x.mean(0)), torch.from_numpy(x.std(0).clip(min=1e-6)))
+        return cls(stats)
+
+    def __call__(self, batch: DialogueBatch) -> DialogueBatch:
+        features = dict(batch.features)
+        for i, m in enumerate(batch.modalities):
+            mean, std = self.stats[m]
+            keep = batch.modality_mask[..., i : i + 1].to(mean.dtype)
+            features[m] = (features[m] - mean) / std * keep
+        return replace(batch, features=features)
+
+    def save(self, path: str | Path) -> Path:
+        """One checksummed safetensors file: `<modality>.mean`, `<modality>.std`."""
+        tensors = {
+            f"{m}.{k}": t
+            for m, (mean, std) in self.stats.items()
+            for k, t in (("mean", mean), ("std", std))
+        }
+        return save_tensors(path, tensors)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Standardizer:
+        tensors, _ = load_tensors(path, require_checksum=True)
+        names = dict.fromkeys(k.rsplit(".", 1)[0] for k in tensors)
+        return cls({m: (tensors[f"{m}.mean"], tensors[f"{m}.std"]) for m in names})
+
+
 def standardizer(
     ds: DialogueDataset, modalities: list[str], by: bool | str = True
 ) -> Callable[[DialogueBatch], DialogueBatch]:
     """z-score each feature; padded and missing entries stay 0.
 
-    by: True / "global" — with the train split's mean / std; "speaker" — each utterance with
-    the mean / std of its speaker's own utterances (every split's, clean, no labels: on unseen
-    speakers this removes the voice and face of the person, which a speaker-independent
-    classifier cannot learn from 10-12 training speakers).
+    by: True / "global" — with the train split's mean / std (a `Standardizer`, saved in the run
+    folder); "speaker" — each utterance with the mean / std of its speaker's own utterances
+    (every split's, clean, no labels: on unseen speakers this removes the voice and face of the
+    person, which a speaker-independent classifier cannot learn from 10-12 training speakers;
+    a trained model computes them on the data it predicts).
 
     The transform returns a new batch (the input's feature tensors are not modified), so it can
     be applied to a corrupted copy of a clean batch that is reused."""
@@ -79,20 +132,7 @@ def standardizer(
         raise ValueError(f"standardize must be one of {STANDARDIZE[1:]}, got {by!r}")
     if by == "speaker":
         return _speaker_standardizer(ds, modalities)
-    stats = {}
-    for m in modalities:
-        x = np.concatenate([d.features[m] for d in ds.dialogues("train")])
-        stats[m] = (torch.from_numpy(x.mean(0)), torch.from_numpy(x.std(0).clip(min=1e-6)))
-
-    def transform(batch: DialogueBatch) -> DialogueBatch:
-        features = dict(batch.features)
-        for i, m in enumerate(batch.modalities):
-            mean, std = stats[m]
-            keep = batch.modality_mask[..., i : i + 1].to(mean.dtype)
-            features[m] = (features[m] - mean) / std * keep
-        return replace(batch, features=features)
-
-    return transform
+    return Standardizer.fit(ds, modalities)
 
 
 def _speaker_standardizer(ds: DialogueDataset, modalities: list[str]):
@@ -134,12 +174,22 @@ def _speaker_standardizer(ds: DialogueDataset, modalities: list[str]):
 class Batches:
     """Batches of `batch_size` dialogues of one split, collated to DialogueBatch."""
 
-    def __init__(self, ds, split: str, modalities: list[str], batch_size: int, transform=None):
+    def __init__(
+        self,
+        ds,
+        split: str,
+        modalities: list[str],
+        batch_size: int,
+        transform=None,
+        speaker_vocab: dict[str, int] | None | str = "dataset",
+    ):
+        """speaker_vocab: "dataset" numbers speakers as `ds` does; a trained model reading new
+        data passes the numbering it was trained with (None: by first appearance)."""
         self.dialogues = list(ds.dialogues(split))
         if not self.dialogues:
             raise ValueError(f"dataset {ds.name!r} has no {split!r} dialogues")
         self.modalities, self.batch_size = modalities, batch_size
-        self.speaker_vocab = ds.speaker_vocab()
+        self.speaker_vocab = ds.speaker_vocab() if speaker_vocab == "dataset" else speaker_vocab
         self.transform = transform or (lambda batch: batch)
         self._fixed: list[DialogueBatch] | None = None
 

@@ -59,8 +59,12 @@ class LoadedRun(NamedTuple):
 
     def logits(self, batch: DialogueBatch) -> torch.Tensor:
         """Logits [N, C] of a batch in the data's own units (e.g. corrupted by a noise grid):
-        the run's input transform (its standardisation, if any) first, as in training."""
-        return self.model(self.splits["train"].transform(batch)).logits
+        the run's input transform (its standardisation, if any) first, as in training, then
+        the model's device."""
+        from ..device import module_device
+
+        batch = self.splits["train"].transform(batch).to(module_device(self.model))
+        return self.model(batch).logits
 
 
 def seed_dirs(run_dir: str | Path) -> list[Path]:
@@ -160,8 +164,10 @@ def read_predictions(seed_dir: str | Path, split: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()).get(split)
 
 
-def load_run(seed_dir: str | Path) -> LoadedRun:
-    """A finished run, rebuilt from its folder (see `LoadedRun`)."""
+def load_run(seed_dir: str | Path, device: str | None = None) -> LoadedRun:
+    """A finished run, rebuilt from its folder and its training dataset (see `LoadedRun`);
+    device: where the model goes (auto | cpu | cuda[:N]; None: the run's `train.device`).
+    `affectrl.train.inference.TrainedModel` loads one without its dataset."""
     from .checkpoint import load_weights
     from .trainer import Run
 
@@ -169,7 +175,7 @@ def load_run(seed_dir: str | Path) -> LoadedRun:
     if not (seed_dir / WEIGHTS).is_file():
         raise FileNotFoundError(f"{seed_dir} holds no finished run ({WEIGHTS} missing)")
     config = read_config(seed_dir)
-    ds, model, splits = Run(config, seed_dir, progress=False).build()
+    ds, model, splits = Run(config, seed_dir, progress=False, device=device).build()
     state, _ = load_weights(seed_dir / WEIGHTS)
     model.load_state_dict(state)
     return LoadedRun(ds, model.eval(), splits, config, seed_dir)
@@ -183,10 +189,10 @@ def train_run(config: dict[str, Any], run_dir: str | Path, progress: bool = Fals
     return load_run(run_dir)
 
 
-def evaluate_run(seed_dir: str | Path) -> dict[str, Any]:
+def evaluate_run(seed_dir: str | Path, device: str | None = None) -> dict[str, Any]:
     """Metrics of a finished run's weights on dev and test; written to seed_dir/eval.json (of a
     cross-validated seed: per fold into its folder, and pooled over the folds' utterances with
-    the per-fold figures under "folds")."""
+    the per-fold figures under "folds"). device: as in `load_run`."""
     from ..eval.metrics import SUMMARY_KEYS
     from .cv import pooled_metrics
     from .trainer import predict
@@ -195,7 +201,7 @@ def evaluate_run(seed_dir: str | Path) -> dict[str, Any]:
     pooled: dict[str, dict[str, list]] = {"dev": {}, "test": {}}
     per_fold = []
     for d in folds or [Path(seed_dir)]:
-        run = load_run(d)
+        run = load_run(d, device)
         predictions = {}
         for split in ("dev", "test"):
             gold, pred, _ = predict(run.model, run.splits[split].in_order())
@@ -218,6 +224,7 @@ def grid_run(
     split: str = "test",
     seed: int | None = None,
     progress: bool = True,
+    device: str | None = None,
 ) -> pd.DataFrame:
     """A finished run's model on every cell of the noise grid `grid` over `split`; the table,
     JSON and plot are written into the folder as robustness_<grid>.*. seed: of the corruptions
@@ -225,13 +232,14 @@ def grid_run(
     cells re-extract the run's `features:` from the corrupted media (`raw_cell_batches`). A
     cross-validated seed runs the grid on each fold's test split (table and JSON in the fold
     folders) and pools each cell over the folds: accuracy over all their utterances, weighted
-    F1 as the folds' mean weighted by their utterances."""
+    F1 as the folds' mean weighted by their utterances. device: as in `load_run` (corruptions
+    run on the CPU)."""
     from ..noise.grid import raw_cell_batches, run_grid, write_grid
 
     folds = cv_fold_dirs(seed_dir)
     tables = []
     for d in folds or [Path(seed_dir)]:
-        run = load_run(d)
+        run = load_run(d, device)
         media = {m: e for m, e in (run.config.get("features") or {}).items() if e != "shipped"}
         raw = raw_cell_batches(run.dataset, split, media) if media else None
         corruption_seed = run.seed if seed is None else seed

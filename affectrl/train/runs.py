@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..eval.metrics import SUMMARY_KEYS, mean_std
 from ..io import atomic_write, write_json
 from .cv import train_seed
+from .run_folder import named_run_dir
 from .trainer import resolve_config
 
 
@@ -19,6 +21,26 @@ def run_name(config: dict, config_path: str | Path | None = None) -> str:
     if config_path is not None:
         return Path(config_path).stem
     raise ValueError("config has no `name:` and no file name to take one from")
+
+
+def fit(
+    config: dict | str | Path,
+    seeds: Sequence[int] = (1,),
+    runs_dir: str | Path = "runs",
+    name: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train a config (a dict as in configs/*.yaml, or a YAML path) once per seed into
+    runs_dir/<name>/seed-<k>/, as `affectrl train` does (finished seeds are not rerun, a
+    killed one resumes); name: default the config's `name`, else the file stem. Returns the
+    summary of `summarise`."""
+    from ..config import load_config
+
+    path = None
+    if not isinstance(config, dict):
+        path, config = config, load_config(config)
+    run_dir = named_run_dir(runs_dir, name or run_name(config, path))
+    return train_seeds(config, list(seeds), run_dir, progress=progress)
 
 
 def train_seeds(config: dict, seeds: list[int], run_dir: str | Path, progress: bool = True) -> dict:

@@ -9,6 +9,10 @@ Folder layout (runs/<name>/seed-<k>/):
     model.safetensors    the weights chosen on dev
     metrics.json         dev and test metrics of those weights, history, timings (= run done)
     predictions.json     per split: utterance ids, gold and predicted labels
+    predictions.csv      per dev/test utterance: label names, class probabilities, fusion
+                         weights, kept graph edges (affectrl.train.inference)
+    inputs.json          what the model reads (labels, modalities, feature sizes, speakers)
+    standardizer.safetensors  the train-split z-scoring, for `standardize: true` configs
     tb/                  TensorBoard events
 """
 
@@ -18,6 +22,7 @@ import copy
 import difflib
 import json
 import math
+import os
 import random
 import time
 from collections.abc import Callable
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import yaml
 from tqdm import tqdm
@@ -38,6 +44,7 @@ from ..agents.fusion.stage import (
     wants_agent_stage,
 )
 from ..config import merge, reads_as_number
+from ..device import check_device_name, module_device, resolve_device
 from ..eval.metrics import classification_metrics
 from ..io import atomic_write, write_json
 from ..models import build_model
@@ -45,6 +52,7 @@ from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_wei
 from .cv import check_cv
 from .data import STANDARDIZE, Batches, dataset_for, modalities_for, standardizer
 from .finite import check_loss, check_split_loss
+from .inference import ModelInputs, prediction_table, save_run_inputs, write_predictions
 from .run_folder import CONFIG, METRICS, PREDICTIONS, WEIGHTS
 from .tuning import tune_fixed_weights
 
@@ -71,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
         "threads": 1,
         "eval_test_every_epoch": True,
         "cv": None,
+        "device": "auto",  # auto | cpu | cuda | cuda:N (affectrl.device)
     },
 }
 SELECT_METRICS = ("accuracy", "weighted_f1", "macro_f1")
@@ -180,6 +189,7 @@ def _check_train_section(train: dict) -> None:
         )
     if train["scheduler"] not in ("plateau", "none", None):
         raise ValueError(f"train.scheduler must be `plateau` or `none`, got {train['scheduler']!r}")
+    check_device_name(train["device"])
 
 
 def _check_types(config: dict) -> None:
@@ -207,11 +217,16 @@ def _check_types(config: dict) -> None:
         raise ValueError(f"`dataset:` must be a name such as mosi, got {config['dataset']!r}")
 
 
-def seed_everything(seed: int, threads: int) -> None:
+def seed_everything(seed: int, threads: int, device: torch.device | None = None) -> None:
+    """Seed Python, numpy and torch (every device); on CUDA also ask for deterministic
+    kernels, so the same seed on the same device gives the same numbers."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
+    if device is not None and device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def parameter_groups(model: torch.nn.Module) -> list[dict]:
@@ -230,18 +245,21 @@ def parameter_groups(model: torch.nn.Module) -> list[dict]:
 
 
 def predict(model: torch.nn.Module, batches: list) -> tuple[np.ndarray, np.ndarray, float]:
-    """-> gold [N], predicted [N] over labelled utterances, and the summed mean batch loss."""
+    """-> gold [N], predicted [N] over labelled utterances, and the summed mean batch loss
+    (batches are moved to the model's device)."""
     model.eval()
+    device = module_device(model)
     golds, preds, loss = [], [], 0.0
     with torch.inference_mode():
         for batch in batches:
+            batch = batch.to(device)
             out = model(batch)
             loss += float(model.loss(out, batch))
             labels = batch.labels[batch.utterance_mask]
             keep = labels >= 0
             golds.append(labels[keep])
             preds.append(out.logits.argmax(-1)[keep])
-    return torch.cat(golds).numpy(), torch.cat(preds).numpy(), loss
+    return torch.cat(golds).cpu().numpy(), torch.cat(preds).cpu().numpy(), loss
 
 
 def evaluate(model, batches, label_names) -> tuple[dict, float]:
@@ -254,10 +272,17 @@ def _short(metrics: dict) -> dict[str, float]:
 
 
 class Run:
-    """A training run in `run_dir` for a resolved config (see `resolve_config`)."""
+    """A training run in `run_dir` for a resolved config (see `resolve_config`).
 
-    def __init__(self, config: dict, run_dir: str | Path, progress: bool = True):
+    device: overrides the config's `train.device` (e.g. to evaluate a GPU-trained run on a
+    CPU); None keeps it. The device is not part of the run's identity: a run may resume on
+    another device."""
+
+    def __init__(
+        self, config: dict, run_dir: str | Path, progress: bool = True, device: str | None = None
+    ):
         self.config, self.run_dir, self.progress = config, Path(run_dir), progress
+        self.device_name = device
         self.checkpoint_path = self.run_dir / "checkpoint.safetensors"
         self.best_path = self.run_dir / "best.safetensors"
         self.metrics_path = self.run_dir / METRICS
@@ -270,7 +295,7 @@ class Run:
         path = self.run_dir / CONFIG
         if path.is_file():
             saved = yaml.safe_load(path.read_text())
-            if saved != self.config:
+            if _without_device(saved) != _without_device(self.config):
                 raise ValueError(
                     f"{self.run_dir} holds a run of a different config; use another --name "
                     "or delete the folder"
@@ -281,12 +306,14 @@ class Run:
 
     def build(self):
         cfg = self.config
-        seed_everything(cfg["seed"], cfg["train"]["threads"])
-        ds = dataset_for(cfg)
+        self.device = resolve_device(self.device_name or cfg["train"].get("device", "auto"))
+        seed_everything(cfg["seed"], cfg["train"]["threads"], self.device)
+        ds = dataset_for(cfg, str(self.device))
         modalities = modalities_for(cfg, ds)
         check_agent_settings(cfg, modalities)
         dims = {m: ds.feature_dims()[m] for m in modalities}
-        model = build_model(cfg["model"], dims, ds.num_classes, ds.num_speakers)
+        # built on the CPU, then moved: the same seed gives the same initial weights anywhere
+        model = build_model(cfg["model"], dims, ds.num_classes, ds.num_speakers).to(self.device)
         bs = cfg["train"]["batch_size"]
         transform = standardizer(ds, modalities, cfg["standardize"]) if cfg["standardize"] else None
         splits = {s: Batches(ds, s, modalities, bs, transform) for s in ("train", "dev", "test")}
@@ -388,6 +415,7 @@ class Run:
         total = 0.0
         clip = self.config["train"]["grad_clip"]
         for index, batch in enumerate(batches, start=1):
+            batch = batch.to(self.device)  # after any corruption, which runs on the CPU
             optimizer.zero_grad()
             loss = model.loss(model(batch), batch)
             value = float(loss.detach())
@@ -421,6 +449,7 @@ class Run:
             )
         results: dict[str, Any] = {}
         predictions: dict[str, Any] = {}
+        tables = []
         for split, batches in (("dev", dev_batches), ("test", test_batches)):
             gold, pred, _ = predict(model, batches)
             results[split] = classification_metrics(gold, pred, ds.label_names)
@@ -431,6 +460,8 @@ class Run:
                 "gold": gold.tolist(),
                 "pred": pred.tolist(),
             }
+            names = ds.label_names
+            tables.append(prediction_table(model, batches, index, names, names, split))
         history = state["history"]
         results.update(
             {
@@ -443,6 +474,7 @@ class Run:
                     np.mean([h.get("checkpoint_seconds", 0.0) for h in history]) if history else 0.0
                 ),
                 "history": history,
+                "device": str(self.device),
             }
         )
         if fixed is not None:
@@ -451,10 +483,20 @@ class Run:
             results["agent"] = agent
         save_weights(self.run_dir / WEIGHTS, model.state_dict(), {"config": self.config})
         write_json(self.run_dir / PREDICTIONS, predictions)
+        write_predictions(pd.concat(tables, ignore_index=True), self.run_dir / "predictions.csv")
+        save_run_inputs(
+            self.run_dir, ModelInputs.of(ds, splits["train"].modalities), splits["train"].transform
+        )
         write_json(self.metrics_path, results)
         self.checkpoint_path.unlink(missing_ok=True)
         self.best_path.unlink(missing_ok=True)
         return results
+
+
+def _without_device(config: dict) -> dict:
+    """The config less `train.device` (where a run trains is not what it is)."""
+    train = {k: v for k, v in config.get("train", {}).items() if k != "device"}
+    return {**config, "train": train}
 
 
 def _labelled_ids(d) -> list[str]:

@@ -23,13 +23,14 @@ WeightsOf = Callable[[DialogueBatch], torch.Tensor]
 
 def equal_weights(batch: DialogueBatch) -> torch.Tensor:
     """The same weight for every modality: [B, T, M] (renormalised over the present ones)."""
-    return torch.ones(*batch.modality_mask.shape)
+    return torch.ones(batch.modality_mask.shape, device=batch.modality_mask.device)
 
 
 def oracle_weights(batch: DialogueBatch, base: torch.Tensor) -> torch.Tensor:
     """Weights [B, T, M] from the known corruption: base weights scaled by 1 - severity
     (0 for missing or substituted modalities); the base weights where nothing survives."""
-    severity = batch.corruption.get("severity", torch.zeros(batch.modality_mask.shape))
+    mask = batch.modality_mask
+    severity = batch.corruption.get("severity", torch.zeros(mask.shape, device=mask.device))
     weights = base * (1 - severity).clamp_min(0) * batch.modality_mask
     dead = weights.sum(-1, keepdim=True) <= 0
     return torch.where(dead, base.expand_as(weights), weights)
@@ -41,7 +42,7 @@ def padded_logits(
     """Model logits scattered back to [B, T, C] (zeros at padding), for the grid runner;
     weights [B, T, M]: the modality weights to fuse with (None: the fusion's own)."""
     out = model(batch, weights=weights)
-    logits = torch.zeros(*batch.utterance_mask.shape, out.logits.shape[-1])
+    logits = out.logits.new_zeros(*batch.utterance_mask.shape, out.logits.shape[-1])
     logits[batch.utterance_mask] = out.logits
     return logits
 

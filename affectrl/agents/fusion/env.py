@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ...data.batch import DialogueBatch
+from ...device import module_device, resolve_device
 from ...models.erc import ERCModel
 from ...noise.feature import FeatureStats
 from ...noise.protocols import get_curriculum
@@ -56,9 +57,12 @@ class FusionEnv(gym.Env):
         generator = torch.Generator().manual_seed(seed)
         self.pool: list[tuple[DialogueBatch, torch.Tensor]] = []
         batches = [b for _ in range(pool_size) for b in train_batches.shuffled(generator)]
+        device = module_device(model)
+        self.cls_weights = self.cls_weights.to(device)
         for i, batch in enumerate(batches[:pool_size]):
             if schedule is not None:
                 batch = schedule.corrupt(batch, i / pool_size, seed * 100_003 + i, stats)
+            batch = batch.to(device)  # corrupted on the CPU, decided where the model lives
             with torch.no_grad():
                 _, logits = self.fusion.encoders(batch.features, batch.modality_mask)
                 state = self.fusion.state(batch.features, batch.modality_mask, logits)
@@ -75,13 +79,14 @@ class FusionEnv(gym.Env):
         labelled = (batch.utterance_mask & (batch.labels >= 0)).nonzero()
         b, t = labelled[int(self._rng.integers(len(labelled)))].tolist()
         self._current = (k, b, t)
-        return state[b, t].numpy().astype(np.float32), {}
+        return state[b, t].cpu().numpy().astype(np.float32), {}
 
     def step(self, action):
         k, b, t = self._current
         batch, _ = self.pool[k]
-        weights = torch.ones(*batch.utterance_mask.shape, self.action_space.shape[0])
-        weights[b, t] = action_weights(torch.as_tensor(action, dtype=torch.float32))
+        shape = (*batch.utterance_mask.shape, self.action_space.shape[0])
+        weights = torch.ones(shape, device=batch.utterance_mask.device)
+        weights[b, t] = action_weights(torch.as_tensor(action, dtype=torch.float32)).to(weights)
         weights = self.fusion.from_decision(weights, batch.modality_mask)
         one = _select(batch, b)
         with torch.no_grad():
@@ -108,8 +113,9 @@ def _select(batch: DialogueBatch, b: int) -> DialogueBatch:
     )
 
 
-def train_sb3(env: FusionEnv, timesteps: int = 20_000, seed: int = 0):
-    """Stable-Baselines3 PPO (MLP policy on the state) on the environment; returns the model."""
+def train_sb3(env: FusionEnv, timesteps: int = 20_000, seed: int = 0, device: str | None = None):
+    """Stable-Baselines3 PPO (MLP policy on the state) on the environment; returns the model.
+    device: of SB3's policy (auto | cpu | cuda[:N]; None: where the environment's model is)."""
     from stable_baselines3 import PPO
 
     agent = PPO(
@@ -123,7 +129,7 @@ def train_sb3(env: FusionEnv, timesteps: int = 20_000, seed: int = 0):
         policy_kwargs={"net_arch": [64, 64]},
         seed=seed,
         verbose=0,
-        device="cpu",
+        device=resolve_device(device, "SB3 device") if device else module_device(env.model),
     )
     agent.learn(total_timesteps=timesteps)
     return agent
@@ -131,9 +137,9 @@ def train_sb3(env: FusionEnv, timesteps: int = 20_000, seed: int = 0):
 
 def sb3_weights(agent, state: torch.Tensor) -> torch.Tensor:
     """Deterministic SB3 weights [..., M] for states [..., S] (softmax of the action logits)."""
-    flat = state.reshape(-1, state.shape[-1]).numpy()
+    flat = state.reshape(-1, state.shape[-1]).cpu().numpy()
     actions, _ = agent.predict(flat, deterministic=True)
-    weights = action_weights(torch.as_tensor(actions, dtype=torch.float32))
+    weights = action_weights(torch.as_tensor(actions, dtype=torch.float32, device=state.device))
     return weights.reshape(*state.shape[:-1], -1)
 
 

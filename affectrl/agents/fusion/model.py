@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from ...data.batch import IGNORE_INDEX, DialogueBatch
+from ...device import module_device
 from ...models.fusion import FUSIONS, FusionOutput, WeightedFusion, masked_normalise
 from .policy import DirichletPolicy
 
@@ -108,8 +109,9 @@ class AgentFusion(WeightedFusion):
         self.mode = mode
 
     def use_quality(self, quality) -> None:
-        """The fitted `QualityEstimator` whose signals the state reads."""
-        self.quality = quality
+        """The fitted `QualityEstimator` whose signals the state reads (moved to this fusion's
+        device)."""
+        self.quality = quality.to(module_device(self)) if quality is not None else None
 
     def configure_state(self, signals: str, drop: bool | None = None) -> None:
         """Choose the state's reliability signals (see the module docstring) and whether the
@@ -251,8 +253,8 @@ def _feature_batch(features, mask: torch.Tensor, modalities: tuple[str, ...]) ->
         features=features,
         utterance_mask=real,
         modality_mask=mask,
-        speakers=torch.zeros(real.shape, dtype=torch.long),
-        labels=torch.full(real.shape, IGNORE_INDEX, dtype=torch.long),
+        speakers=torch.zeros(real.shape, dtype=torch.long, device=real.device),
+        labels=torch.full(real.shape, IGNORE_INDEX, dtype=torch.long, device=real.device),
         modalities=modalities,
         dialogue_ids=[],
     )

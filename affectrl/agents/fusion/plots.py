@@ -27,6 +27,7 @@ import torch  # noqa: E402
 
 from ...data.batch import DialogueBatch  # noqa: E402
 from ...data.types import DialogueDataset  # noqa: E402
+from ...device import module_device  # noqa: E402
 from ...io import atomic_write  # noqa: E402
 from ...noise.feature import FeatureStats, build_feature_corruption  # noqa: E402
 from ...noise.grid import RawBatches, corrupted_batches, split_batches  # noqa: E402
@@ -41,8 +42,8 @@ Transform = Callable[[DialogueBatch], DialogueBatch]
 
 @torch.no_grad()
 def _weights(model, batch, transform: Transform) -> torch.Tensor:
-    """Fusion weights [N, M] of the real utterances of a batch."""
-    return model(transform(batch)).weights
+    """Fusion weights [N, M] of the real utterances of a batch (on the CPU)."""
+    return model(transform(batch).to(module_device(model))).weights.cpu()
 
 
 def weights_by_cell(

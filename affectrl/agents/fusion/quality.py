@@ -249,7 +249,10 @@ class QualityEstimator:
         """Unnormalised positive scores [B, T, M] (0 where not computable)."""
         present = present_mask(batch)
         ctx = context_inputs(batch, self.stats)
-        out = {k: torch.zeros(present.shape) for k in ("log_mahalanobis", "context_deviation")}
+        out = {
+            k: torch.zeros(present.shape, device=present.device)
+            for k in ("log_mahalanobis", "context_deviation")
+        }
         for i, m in enumerate(batch.modalities):
             z = ctx[m]
             maha = torch.einsum("btd,de,bte->bt", z, self.precision[m], z) / z.shape[-1]
@@ -283,7 +286,7 @@ class QualityEstimator:
         present = present_mask(batch)
         real = batch.utterance_mask.unsqueeze(-1)
         ch = {name: k for k, name in enumerate(QUALITY_CHANNELS)}
-        q = torch.zeros(*present.shape, len(QUALITY_CHANNELS))
+        q = torch.zeros(*present.shape, len(QUALITY_CHANNELS), device=present.device)
         excess = self.excess_power(batch.features)
         q[..., ch["degradation"]] = excess / (1 + excess)
         snr = 10 * torch.log10(1 / excess.clamp_min(EPS))
@@ -328,6 +331,17 @@ class QualityEstimator:
             mid = 0.5 * (p + mean.clamp_min(EPS))
             js = (0.5 * (_kl(p, mid) + _kl(mean.clamp_min(EPS), mid)) / math.log(2)).clamp(0, 1)
             q[..., i, ch["head_disagreement"]] = torch.where(w.sum(-1) > 0, js, 0.0)
+
+    def to(self, device: torch.device | str) -> QualityEstimator:
+        """This estimator with its tensors (statistics, precisions, detector) on `device`,
+        where the model it feeds lives."""
+        stats = FeatureStats(
+            {m: v.to(device) for m, v in self.stats.mean.items()},
+            {m: v.to(device) for m, v in self.stats.std.items()},
+        )
+        precision = {m: p.to(device) for m, p in self.precision.items()}
+        detector = self.detector.to(device) if self.detector is not None else None
+        return QualityEstimator(stats, precision, dict(self.ref), detector)
 
     def save(self, path: str | Path) -> Path:
         """One safetensors file (statistics, precisions, references, detector weights)."""

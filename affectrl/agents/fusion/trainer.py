@@ -32,6 +32,7 @@ import torch
 from tqdm import trange
 
 from ...data.batch import DialogueBatch
+from ...device import module_device
 from ...models.erc import ERCModel, ModelOutput
 from ...noise.feature import FeatureStats
 from ...noise.protocols import get_curriculum
@@ -93,7 +94,7 @@ def utterance_rewards(
     agree = (out.unimodal_logits.argmax(-1) == pred[:, None]) & out.present
     flat_w = weights[mask]
     consistency = (flat_w * agree).sum(-1)
-    jump = torch.zeros(mask.shape)
+    jump = torch.zeros(mask.shape, device=mask.device)
     jump[:, 1:] = 0.5 * (weights[:, 1:] - weights[:, :-1]).abs().sum(-1) * mask[:, :-1]
     instability = jump[mask]
     total = config.alpha * classification + config.beta * consistency - config.gamma * instability
@@ -118,9 +119,11 @@ def _training_batches(
     generator,
     desc: str,
     progress: bool,
+    device: torch.device,
 ) -> Iterator[tuple[int, DialogueBatch]]:
     """(iteration, batch) for `config.iterations` steps: shuffled passes over the split, each
-    batch corrupted as the curriculum says (severity ramping with the share of steps done)."""
+    batch corrupted as the curriculum says (severity ramping with the share of steps done) on
+    the CPU, then moved to `device`."""
     curriculum = get_curriculum(config.curriculum) if config.curriculum else None
     stream = _stream(train_batches, generator)
     for it in trange(config.iterations, desc=desc, disable=not progress):
@@ -129,7 +132,7 @@ def _training_batches(
             batch = curriculum.corrupt(
                 batch, it / config.iterations, config.seed * 100_003 + it, stats
             )
-        yield it, batch
+        yield it, batch.to(device)
 
 
 def _freeze(model: ERCModel, trainable) -> None:
@@ -157,9 +160,12 @@ def train_fusion_agent(
     optimizer = torch.optim.Adam(fusion.policy.parameters(), lr=config.ppo.lr)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    cls_weights = class_weights(train_batches.in_order(), model.classifier.net[-1].out_features)
+    device = module_device(model)
+    num_classes = model.classifier.net[-1].out_features
+    cls_weights = class_weights(train_batches.in_order(), num_classes).to(device)
     history = []
-    steps = _training_batches(train_batches, stats, config, generator, "PPO fusion agent", progress)
+    desc = "PPO fusion agent"
+    steps = _training_batches(train_batches, stats, config, generator, desc, progress, device)
     k = config.samples
     for it, batch in steps:
         keep = batch.labels[batch.utterance_mask] >= 0
@@ -200,7 +206,7 @@ def _draw(model: ERCModel, batch: DialogueBatch, states, cls_weights, reward: Re
     mask = batch.utterance_mask
     actions, log_probs, values = act(fusion.policy, states)
     decisions = fusion.policy.decision(actions)  # [N, M]
-    weights = torch.zeros(*mask.shape, decisions.shape[-1])
+    weights = decisions.new_zeros(*mask.shape, decisions.shape[-1])
     weights[mask] = decisions
     out = model(batch, weights=fusion.from_decision(weights, batch.modality_mask))
     full = torch.zeros_like(weights)
@@ -264,7 +270,9 @@ def _train_by_gradient(
     torch.manual_seed(config.seed)
     losses = []
     desc = f"gradient ({model.fusion.mode})"
-    for _, batch in _training_batches(train_batches, stats, config, generator, desc, progress):
+    device = module_device(model)
+    batches = _training_batches(train_batches, stats, config, generator, desc, progress, device)
+    for _, batch in batches:
         loss = model.loss(model(batch), batch)
         optimizer.zero_grad()
         loss.backward()

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...device import module_device
 from ...io import write_json
 from ...models.graph import ContextGraph, GraphEdges
 
@@ -33,14 +34,16 @@ def collect_graphs(model: torch.nn.Module, batches) -> list[dict]:
     seen: list[tuple] = []
     hook = graph.register_forward_hook(lambda mod, args, out: seen.append((args, out)))
     model.eval()
+    device = module_device(model)
     out: list[dict] = []
     try:
         with torch.inference_mode():
             for batch in batches:
                 seen.clear()
-                logits = model(batch).logits
+                logits = model(batch.to(device)).logits.cpu()
                 (mask, speakers, *_), edges = seen[-1]
-                out.extend(_per_dialogue(graph, batch, mask, speakers, edges, logits))
+                edges = GraphEdges(*(t.cpu() if t is not None else None for t in edges))
+                out.extend(_per_dialogue(graph, batch, mask.cpu(), speakers.cpu(), edges, logits))
     finally:
         hook.remove()
     return out
