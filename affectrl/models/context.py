@@ -6,11 +6,14 @@ N = utterance_mask.sum(), in `DialogueBatch.flat` order.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch_geometric.nn import FastRGCNConv, RGCNConv, TransformerConv
 
+from .dropout import dropout
 from .graph import ContextGraph, build_graph, num_relations
 from .layers import WeightedRGCNConv
 
@@ -64,13 +67,30 @@ def packed_encoder_layer(
     )
     b, t = mask.shape
     q, k, v = qkv.view(b, t, 3, heads, dim // heads).permute(2, 0, 3, 1, 4)
-    out = nn.functional.scaled_dot_product_attention(
-        q, k, v, attn_mask=mask[:, None, None, :], dropout_p=attn.dropout if layer.training else 0.0
-    )
+    p = attn.dropout if layer.training else 0.0
+    out = attention(q, k, v, mask[:, None, None, :], p)
     out = attn.out_proj(out.transpose(1, 2).reshape(b, t, dim)[mask])
-    x = layer.norm1(x + layer.dropout1(out))
-    hidden = layer.dropout(layer.activation(layer.linear1(x)))
-    return layer.norm2(x + layer.dropout2(layer.linear2(hidden)))
+    x = layer.norm1(x + dropout(out, layer.dropout1.p, layer.training))
+    hidden = dropout(layer.activation(layer.linear1(x)), layer.dropout.p, layer.training)
+    return layer.norm2(x + dropout(layer.linear2(hidden), layer.dropout2.p, layer.training))
+
+
+def attention(q, k, v, mask: torch.Tensor, dropout_p: float = 0.0) -> torch.Tensor:
+    """`F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)`, bit for bit.
+
+    q, k, v: [B, H, T, E]; mask: bool, broadcastable to [B, H, T, T], True where attended.
+    With dropout, PyTorch's CPU attention runs its composite "math" kernel; this is the same
+    composite with the faster exact `dropout` (the attention weights' mask is most of the masks
+    drawn per epoch). Without dropout it is the library call.
+    """
+    if not dropout_p or q.device.type != "cpu":
+        return nn.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout_p
+        )
+    scale = math.sqrt(1.0 / math.sqrt(q.shape[-1]))  # applied to q and k, as the library does
+    bias = torch.zeros(mask.shape, dtype=q.dtype).masked_fill(~mask, -math.inf)
+    weights = torch._safe_softmax(torch.matmul(q * scale, k.transpose(-2, -1) * scale) + bias, -1)
+    return torch.matmul(dropout(weights, dropout_p), v)
 
 
 def cogmen_num_heads(dim: int) -> int:

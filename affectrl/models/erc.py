@@ -10,6 +10,7 @@ from torch import nn
 
 from ..data import IGNORE_INDEX, DialogueBatch
 from .context import CONTEXTS
+from .dropout import Dropout
 from .fusion import FUSIONS, masked_normalise
 
 
@@ -31,7 +32,7 @@ class Classifier(nn.Module):
         self.net = nn.Sequential(
             nn.Linear(in_dim, hidden),
             nn.ReLU(),
-            nn.Dropout(dropout),
+            Dropout(dropout),
             nn.Linear(hidden, num_classes),
         )
 

@@ -1,0 +1,54 @@
+"""The speed-ups that claim to change no result equal the library's computation bit for bit."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from affectrl.models.context import attention
+from affectrl.models.dropout import Dropout, dropout
+
+
+@pytest.mark.parametrize(("shape", "p"), [((7,), 0.5), ((300, 64), 0.5), ((13, 5), 0.3)])
+def test_dropout_equals_the_library_values_gradient_and_generator(shape, p):
+    x = torch.randn(*shape, requires_grad=True)
+    results = []
+    for fn in (F.dropout, dropout):
+        torch.manual_seed(3)
+        out = fn(x, p, True)
+        after = torch.rand(4)  # the generator is left in the same state
+        (grad,) = torch.autograd.grad((out * torch.arange(out.numel()).view_as(out)).sum(), x)
+        results.append((out, after, grad))
+    for expected, got in zip(*results, strict=True):
+        assert torch.equal(expected, got)
+    assert 0 < int((results[1][0] == 0).sum()) < x.numel() or x.numel() < 10
+
+
+def test_dropout_on_a_transposed_tensor_and_the_module():
+    x = torch.randn(6, 9).t()
+    torch.manual_seed(5)
+    expected = F.dropout(x, 0.5, True)
+    torch.manual_seed(5)
+    assert torch.equal(dropout(x, 0.5, True), expected)
+    module = Dropout(0.5)
+    assert torch.equal(module.eval()(x), x)
+    torch.manual_seed(5)
+    assert torch.equal(module.train()(x), expected)
+
+
+def test_attention_with_dropout_equals_scaled_dot_product_attention():
+    batch, heads, length, dim = 4, 3, 7, 8
+    mask = torch.arange(length) < torch.tensor([7, 3, 1, 5]).unsqueeze(1)
+    qkv = torch.randn(batch, length, 3, heads, dim, requires_grad=True)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)  # the layout packed_encoder_layer passes
+    results = []
+    for fn in (F.scaled_dot_product_attention, attention):
+        torch.manual_seed(9)
+        if fn is attention:
+            out = attention(q, k, v, mask[:, None, None, :], 0.5)
+        else:
+            out = fn(q, k, v, attn_mask=mask[:, None, None, :], dropout_p=0.5)
+        real = out.transpose(1, 2)[mask]
+        (grad,) = torch.autograd.grad((real**2).sum(), qkv)
+        results.append((real, grad, torch.rand(3)))
+    for expected, got in zip(*results, strict=True):
+        assert torch.equal(expected, got)
