@@ -75,6 +75,9 @@ def test_run_folder_contents_and_config_guard(tmp_path):
         assert (run_dir / name).is_file(), name
     assert list((run_dir / "tb").glob("events.out.tfevents.*"))
     assert yaml.safe_load((run_dir / "config.yaml").read_text()) == config
+    epoch = metrics["history"][0]  # wall and CPU seconds, training alone and with evaluation
+    assert 0 < epoch["train_seconds"] <= epoch["seconds"]
+    assert 0 < epoch["train_cpu_seconds"] <= epoch["cpu_seconds"]
     for split in ("dev", "test"):
         m = metrics[split]
         assert {"accuracy", "weighted_f1", "macro_f1", "per_class", "confusion_matrix"} <= set(m)
