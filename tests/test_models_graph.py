@@ -69,15 +69,45 @@ def test_speaker_out_of_range_is_an_error():
         WindowGraph(2)(torch.tensor([[True, True]]), torch.tensor([[0, 2]]))
 
 
-def test_fast_rgcn_is_the_same_function_as_rgcn():
-    from torch_geometric.nn import FastRGCNConv, RGCNConv
+def test_grouped_rgcn_is_the_same_function_as_rgcn_and_the_weighted_one():
+    from torch_geometric.nn import RGCNConv
+
+    from affectrl.models.layers import GroupedRGCNConv, WeightedRGCNConv
 
     torch.manual_seed(0)
-    x, edge_index, edge_type = (
-        torch.randn(30, 8),
+    x, edge_index, edge_type, weight = (
+        torch.randn(30, 8, requires_grad=True),
         torch.randint(0, 30, (2, 200)),
-        torch.randint(0, 18, (200,)),
+        torch.randint(0, 40, (200,)) ** 2 % 162,  # skewed, most of the 162 types absent
+        torch.rand(200),
     )
-    slow, fast = RGCNConv(8, 8, 18), FastRGCNConv(8, 8, 18)
-    fast.load_state_dict(slow.state_dict())
-    assert torch.allclose(slow(x, edge_index, edge_type), fast(x, edge_index, edge_type), atol=1e-5)
+    ref, weighted, grouped = (
+        RGCNConv(8, 5, 162),
+        WeightedRGCNConv(8, 5, 162),
+        GroupedRGCNConv(8, 5, 162),
+    )
+    weighted.load_state_dict(ref.state_dict())
+    grouped.load_state_dict(ref.state_dict())
+    expected, got = ref(x, edge_index, edge_type), grouped(x, edge_index, edge_type)
+    assert torch.allclose(expected, got, atol=1e-5)
+    grads = [
+        torch.autograd.grad(y.square().sum(), (x, m.weight))
+        for y, m in ((expected, ref), (got, grouped))
+    ]
+    for a, b in zip(*grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-4)
+    assert torch.allclose(
+        weighted(x, edge_index, edge_type, weight),
+        grouped(x, edge_index, edge_type, weight),
+        atol=1e-5,
+    )
+
+
+def test_cogmen_uses_the_grouped_rgcn_only_above_16_relations():
+    from torch_geometric.nn import RGCNConv
+
+    from affectrl.models.context import COGMENContext
+    from affectrl.models.layers import GroupedRGCNConv
+
+    assert type(COGMENContext(12, num_speakers=2).rgcn) is RGCNConv  # 8 relations: as before
+    assert type(COGMENContext(12, num_speakers=9).rgcn) is GroupedRGCNConv  # 162

@@ -8,7 +8,7 @@ from .context import CONTEXTS, BiLSTMContext, COGMENContext, NoContext
 from .erc import Classifier, ERCModel, LateFusionModel, ModelOutput, build_model
 from .fusion import FUSIONS, ConcatFusion, FusionOutput, WeightedFusion
 from .graph import GRAPHS, ContextGraph, GraphEdges, WindowGraph, build_graph
-from .layers import WeightedRGCNConv
+from .layers import GroupedRGCNConv, WeightedRGCNConv
 from .ode import GraphODEContext
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "FusionOutput",
     "GraphODEContext",
     "GraphEdges",
+    "GroupedRGCNConv",
     "LateFusionModel",
     "ModelOutput",
     "NoContext",

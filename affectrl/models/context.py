@@ -11,11 +11,11 @@ import math
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from torch_geometric.nn import FastRGCNConv, RGCNConv, TransformerConv
+from torch_geometric.nn import RGCNConv, TransformerConv
 
 from .dropout import dropout
 from .graph import ContextGraph, build_graph, num_relations
-from .layers import WeightedRGCNConv
+from .layers import GroupedRGCNConv, WeightedRGCNConv
 
 
 class NoContext(nn.Module):
@@ -62,9 +62,8 @@ def packed_encoder_layer(
     """
     attn = layer.self_attn
     heads, dim = attn.num_heads, x.shape[-1]
-    qkv = x.new_zeros(*mask.shape, 3 * dim).index_put(
-        (mask,), nn.functional.linear(x, attn.in_proj_weight, attn.in_proj_bias)
-    )
+    projected = nn.functional.linear(x, attn.in_proj_weight, attn.in_proj_bias)
+    qkv = projected.new_zeros(*mask.shape, 3 * dim).index_put((mask,), projected)
     b, t = mask.shape
     q, k, v = qkv.view(b, t, 3, heads, dim // heads).permute(2, 0, 3, 1, 4)
     p = attn.dropout if layer.training else 0.0
@@ -98,7 +97,7 @@ def cogmen_num_heads(dim: int) -> int:
     return next((h for h in range(7, 15) if dim % h == 0), 1)
 
 
-FAST_RGCN_ABOVE = 16  # relations; above this the per-edge-weight RGCN is faster on CPU
+GROUPED_RGCN_ABOVE = 16  # relations; above this GroupedRGCNConv (much faster for MELD's 162)
 
 
 class COGMENContext(nn.Module):
@@ -140,13 +139,15 @@ class COGMENContext(nn.Module):
         )
         relations = num_relations(num_speakers)
         # a graph with edge weights (learned soft edges) needs convolutions that take them.
-        # Otherwise the same function and parameters: RGCNConv loops over relations (slow for
-        # MELD's 162), FastRGCNConv gathers a weight matrix per edge (more memory, no loop).
+        # All three are the same function with the same parameters: RGCNConv loops over the
+        # relations (slow for MELD's 162), GroupedRGCNConv transforms each relation's averages
+        # once (docs/PERFORMANCE.md); up to GROUPED_RGCN_ABOVE relations the first two are kept,
+        # so that results stay bit for bit what they were.
         self.weighted = bool(getattr(self.graph, "weighted", False))
-        if self.weighted:
-            conv = WeightedRGCNConv
+        if relations > GROUPED_RGCN_ABOVE:
+            conv = GroupedRGCNConv
         else:
-            conv = FastRGCNConv if relations > FAST_RGCN_ABOVE else RGCNConv
+            conv = WeightedRGCNConv if self.weighted else RGCNConv
         self.rgcn = conv(hidden, hidden, relations)
         self.gconv = TransformerConv(
             hidden, hidden, heads=gnn_heads, concat=True, edge_dim=1 if self.weighted else None
