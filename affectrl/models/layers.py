@@ -78,45 +78,23 @@ class WeightedRGCNConv(MessagePassing):
         )
 
 
-class GroupedRGCNConv(MessagePassing):
+class GroupedRGCNConv(WeightedRGCNConv):
     r"""RGCN for many relation types: average per (target, relation) first, then transform.
 
-    The same function and parameters as `RGCNConv` (mean aggregation per relation, no bases;
-    with edge weights, `WeightedRGCNConv`'s), computed as
+    The same function and parameters as `WeightedRGCNConv` (and, without edge weights, as
+    `RGCNConv`: mean aggregation per relation, no bases), computed as
 
         out_t = W_root x_t + b + sum_{r present at t}  (1/|N_r(t)| sum_s w_st x_s) @ W_r
 
     Each (target, relation) slot is averaged once, and each relation that occurs in the batch
     multiplies its slots in one product. `RGCNConv` instead loops over every relation with a
-    full message pass, and `FastRGCNConv` gathers a [in, out] weight matrix per edge; with
-    MELD's 162 relations (9 speakers per dialogue) those were half of the training time. The
-    summation order differs, so results agree with theirs to float rounding, not bit for bit.
+    full message pass, `FastRGCNConv` gathers a [in, out] weight matrix per edge, and
+    `WeightedRGCNConv` multiplies every node by every relation's matrix; with MELD's 162
+    relations (9 speakers per dialogue) those were half of the training time. The summation
+    order differs, so results agree with theirs to float rounding, not bit for bit.
 
-    Args:
-        in_channels: size of each input node vector.
-        out_channels: size of each output node vector.
-        num_relations: number of edge types.
-
-    Shapes:
-        - input: node features (|V|, in_channels), edge indices (2, |E|) (row 0 source, row 1
-          target), edge types (|E|,) int64 in [0, num_relations), edge weights (|E|,) or None
-        - output: node features (|V|, out_channels)
+    Args and shapes: as `WeightedRGCNConv`.
     """
-
-    def __init__(self, in_channels: int, out_channels: int, num_relations: int):
-        super().__init__(aggr="mean", node_dim=0)
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.num_relations = num_relations
-        self.weight = nn.Parameter(torch.empty(num_relations, in_channels, out_channels))
-        self.root = nn.Parameter(torch.empty(in_channels, out_channels))
-        self.bias = nn.Parameter(torch.empty(out_channels))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        super().reset_parameters()
-        nn.init.xavier_uniform_(self.weight)
-        nn.init.xavier_uniform_(self.root)
-        nn.init.zeros_(self.bias)
 
     def forward(
         self,
@@ -129,10 +107,12 @@ class GroupedRGCNConv(MessagePassing):
         src, dst = edge_index
         # slots ordered by relation, then target: each relation's slots are one block
         slots, slot_of_edge = torch.unique(edge_type * n + dst, return_inverse=True)
+        count = torch.bincount(slot_of_edge, minlength=slots.numel())[slot_of_edge].to(x.dtype)
+        scale = 1.0 / count if edge_weight is None else edge_weight / count
         mean = self.propagate(
             torch.stack([src, slot_of_edge]),
             x=(x, None),
-            edge_weight=edge_weight,
+            scale=scale,
             size=(n, slots.numel()),
         )  # [slots, in]
         relation, target = slots // n, slots % n
@@ -142,12 +122,3 @@ class GroupedRGCNConv(MessagePassing):
         per_slot = torch.cat([a @ w for a, w in zip(blocks, weights, strict=True)])
         out = x.new_zeros(n, self.out_channels).index_add_(0, target, per_slot)
         return out + x @ self.root + self.bias
-
-    def message(self, x_j: Tensor, edge_weight: Tensor | None) -> Tensor:
-        return x_j if edge_weight is None else x_j * edge_weight.unsqueeze(-1)
-
-    def __repr__(self) -> str:
-        return (
-            f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
-            f"num_relations={self.num_relations})"
-        )
