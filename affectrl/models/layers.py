@@ -54,6 +54,11 @@ class WeightedRGCNConv(MessagePassing):
         edge_type: Tensor,
         edge_weight: Tensor | None = None,
     ) -> Tensor:
+        out = self.relation_messages(x, edge_index, edge_type, edge_weight)
+        return out + x @ self.root + self.bias
+
+    def relation_messages(self, x, edge_index, edge_type, edge_weight) -> Tensor:
+        """sum_r 1/|N_r(t)| sum_{s in N_r(t)} w_st * W_r x_s for every node t: [|V|, out]."""
         n, r = x.shape[0], self.num_relations
         per_relation = torch.einsum("ni,rio->nro", x, self.weight).reshape(n * r, -1)
         src, dst = edge_index
@@ -66,7 +71,7 @@ class WeightedRGCNConv(MessagePassing):
             scale=scale,
             size=(n * r, n),
         )
-        return out + x @ self.root + self.bias
+        return out
 
     def message(self, x_j: Tensor, scale: Tensor) -> Tensor:
         return x_j * scale.unsqueeze(-1)
@@ -96,13 +101,7 @@ class GroupedRGCNConv(WeightedRGCNConv):
     Args and shapes: as `WeightedRGCNConv`.
     """
 
-    def forward(
-        self,
-        x: Tensor,
-        edge_index: Tensor,
-        edge_type: Tensor,
-        edge_weight: Tensor | None = None,
-    ) -> Tensor:
+    def relation_messages(self, x, edge_index, edge_type, edge_weight) -> Tensor:
         n = x.shape[0]
         src, dst = edge_index
         # slots ordered by relation, then target: each relation's slots are one block
@@ -120,5 +119,4 @@ class GroupedRGCNConv(WeightedRGCNConv):
         weights = self.weight.index_select(0, present).unbind(0)
         blocks = mean.split(sizes.tolist())
         per_slot = torch.cat([a @ w for a, w in zip(blocks, weights, strict=True)])
-        out = x.new_zeros(n, self.out_channels).index_add_(0, target, per_slot)
-        return out + x @ self.root + self.bias
+        return x.new_zeros(n, self.out_channels).index_add_(0, target, per_slot)
