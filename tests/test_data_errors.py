@@ -232,3 +232,93 @@ def test_byo_files_symlinked_from_outside_are_refused(tmp_path):
     (folder / "labels.txt").symlink_to(tmp_path / "labels.txt")
     with pytest.raises(DataError, match=r"labels.txt: links to a file outside"):
         load_byo(folder)
+
+
+@pytest.mark.parametrize(("row", "message"), [("-3", r"bad transcript index '-3'"), ("7", None)])
+def test_mosi_transcript_indices_are_in_range_and_unique(data_root, tmp_path, row, message):
+    shutil.copytree(data_root / "mosi", tmp_path / "mosi")
+    index = tmp_path / "mosi" / "text_train.csv"
+    lines = index.read_text().splitlines()
+    first = lines[0].split(",", 1)
+    if message is None:  # row 2 points at the transcript row 1 already uses
+        number = first[0].strip('"')
+        message = rf"transcript index {number} already listed in row 1"
+        row = first[0]
+    second = lines[1].split(",", 1)
+    lines[1] = f"{row},{second[1]}"
+    index.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=rf"text_train.csv \[record row 2\]: {message}"):
+        load_mosi(tmp_path)
+
+
+def _iemocap_pickle(path: Path, train: list, test: list, dev: list) -> Path:
+    ids = sorted(set(train + test + dev))
+    items = [{v: ["M"] for v in ids}, {v: [0] for v in ids}, {v: ["hi"] for v in ids}]
+    path.mkdir(parents=True)
+    (path / "iemocap_text.pkl").write_bytes(pickle.dumps([*items, train, test, dev]))
+    return path
+
+
+def test_iemocap_split_overlap_is_refused(tmp_path):
+    _iemocap_pickle(tmp_path / "iemocap", ["a", "b"], ["b", "c"], [])
+    with pytest.raises(DataError, match=r"iemocap_text.pkl \[record b\]: dialogue listed in both"):
+        load_dataset("iemocap6", tmp_path)
+    shutil.rmtree(tmp_path / "iemocap")
+    _iemocap_pickle(tmp_path / "iemocap", ["a", "a"], ["c"], [])
+    with pytest.raises(DataError, match=r"\[record a\]: dialogue listed twice"):
+        load_dataset("iemocap6", tmp_path)
+
+
+def test_byo_jsonl_null_label_is_unlabelled_not_a_class(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    row = '{{"dialogue_id": "a", "order": {}, "speaker": "x", "label": {}, "split": "train"}}\n'
+    (folder / "utterances.jsonl").write_text(row.format(0, '"happy"') + row.format(1, "null"))
+    ds = load_dataset(f"byo:{folder}")
+    assert ds.label_names == ["happy"]
+    assert ds.splits["train"][0].labels.tolist() == [0, -1]
+    (folder / "utterances.jsonl").write_text(row.format(0, '["happy"]'))
+    with pytest.raises(DataError, match=r"\[record line 1\]: values must be strings or numbers"):
+        load_dataset(f"byo:{folder}")
+
+
+def test_byo_labels_differing_only_in_case_are_refused(tmp_path):
+    folder = _byo_with_audio(tmp_path / "mine", "b.wav")
+    (folder / "labels.txt").write_text("Happy\nsad\n\nhappy\n")
+    with pytest.raises(DataError, match=r"labels.txt: label 'happy' on line 4 repeats line 1"):
+        load_byo(folder)
+
+
+def test_byo_dialogue_in_two_splits_is_refused(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "utterances.csv").write_text(
+        "dialogue_id,order,speaker,label,split\na,0,x,happy,train\na,1,x,sad,test\n"
+    )
+    with pytest.raises(DataError, match=r"\[record a\]: dialogue listed in both train and test"):
+        load_dataset(f"byo:{folder}")
+
+
+def test_a_pickle_asking_for_a_huge_allocation_is_refused(tmp_path):
+    class Bomb:
+        def __init__(self, factory, args):
+            self.reduce = (factory, args)
+
+        def __reduce__(self):
+            return self.reduce
+
+    bombs = {
+        "bytearray": Bomb(bytearray, (10**13,)),
+        "bytes": Bomb(bytes, (10**13,)),
+        "ndarray": Bomb(np.ndarray, ((10**7, 10**6),)),
+    }
+    for name, bomb in bombs.items():
+        path = tmp_path / f"{name}.pkl"
+        path.write_bytes(pickle.dumps(bomb, protocol=4))
+        assert path.stat().st_size < 100
+        with pytest.raises(DataError, match=rf"{name}.pkl: .*asks for \d+ bytes from a \d+-byte"):
+            safe_load(path)
+    arrays = [np.arange(5), np.zeros((2, 3), np.float32), bytearray(b"ab"), b"cd"]
+    (tmp_path / "fine.pkl").write_bytes(pickle.dumps(arrays, protocol=4))
+    loaded = safe_load(tmp_path / "fine.pkl")
+    assert loaded[2:] == [bytearray(b"ab"), b"cd"] and loaded[1].shape == (2, 3)

@@ -46,6 +46,36 @@ def _media_path(folder: Path, relative: str, table: Path, record: str) -> str:
         raise DataError(table, str(exc), record) from None
 
 
+def _cell(value: object) -> str:
+    """A JSONL value as the table's text: null is an empty cell (an unlabelled utterance, like an
+    empty CSV cell), never the text "None"; a list or object is refused."""
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        raise TypeError(f"values must be strings or numbers, got {json.dumps(value)[:60]}")
+    return str(value)
+
+
+def _read_labels(path: Path) -> list[str]:
+    """labels.txt: one name a line (stripped, lower case, blank lines skipped); a name listed
+    twice, ignoring case (`Happy` and `happy`), is an error naming both lines."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        name = line.strip().lower()
+        if not name:
+            continue
+        if name in seen:
+            raise DataError(
+                path,
+                f"label {line.strip()!r} on line {number} repeats line {seen[name]} (labels are "
+                "compared ignoring case)",
+            )
+        seen[name] = number
+        names.append(name)
+    return names
+
+
 def _read_table(folder: Path) -> tuple[pd.DataFrame, Path]:
     csv_path = _own(folder, folder / "utterances.csv")
     jsonl_path = _own(folder, folder / "utterances.jsonl")
@@ -72,9 +102,11 @@ def read_table_file(path: Path) -> pd.DataFrame:
         if not line.strip():
             continue
         try:
-            records.append({k: str(v) for k, v in json.loads(line).items()})
+            records.append({k: _cell(v) for k, v in json.loads(line).items()})
         except (json.JSONDecodeError, AttributeError) as exc:
             raise DataError(path, f"not a JSON object: {exc}", f"line {i + 1}") from None
+        except TypeError as exc:
+            raise DataError(path, str(exc), f"line {i + 1}") from None
     return pd.DataFrame.from_records(records).fillna("")
 
 
@@ -87,7 +119,7 @@ def load_byo(folder: str | Path, name: str | None = None) -> DialogueDataset:
         raise DataError(path, f"missing columns {missing}; found {list(table.columns)}")
     labels_file = _own(folder, folder / "labels.txt")
     if labels_file.is_file():
-        label_names = [x.strip().lower() for x in labels_file.read_text().splitlines() if x.strip()]
+        label_names = _read_labels(labels_file)
     else:
         label_names = sorted({str(x).strip().lower() for x in table["label"] if str(x).strip()})
     features = {}

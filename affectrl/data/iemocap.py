@@ -9,7 +9,7 @@ import numpy as np
 from .errors import DataError
 from .safe_pickle import safe_load
 from .types import Dialogue, DialogueDataset
-from .validate import check_dialogue, check_features, require_file
+from .validate import check_dataset, check_dialogue, check_features, require_file
 
 LABELS = ["hap", "sad", "neu", "ang", "exc", "fru"]
 
@@ -116,6 +116,7 @@ def load_iemocap_features(path: Path, dev_every: int = 10) -> DialogueDataset:
                 features=feats,
             )
             splits[split].append(check_dialogue(d, path, len(LABELS)))
-    return DialogueDataset(
+    ds = DialogueDataset(
         "iemocap6-features", LABELS, splits, source=[str(path)], per_dialogue_speakers=False
     )
+    return check_dataset(ds)

@@ -59,6 +59,20 @@ def read_transcripts(root: Path) -> list[tuple[str, str, str, int]]:
     return out
 
 
+def _transcript_index(row: list[str], count: int, path: Path, record: str) -> int:
+    """A row's transcript index, in 0..count-1 (a negative index would silently pick another
+    utterance)."""
+    try:
+        index = int(row[0])
+    except (ValueError, IndexError):
+        index = -1
+    if not 0 <= index < count:
+        raise DataError(
+            path, f"bad transcript index {row[0] if row else ''!r} (0..{count - 1})", record
+        )
+    return index
+
+
 def _read_split(root: Path, split: str, transcripts: list) -> dict[str, list[tuple]]:
     """Video id -> list of (segment, utterance id, transcript, label, {modality: vector})."""
     index_path = root / "mosi" / f"text_{split}.csv"
@@ -73,12 +87,18 @@ def _read_split(root: Path, split: str, transcripts: list) -> dict[str, list[tup
                 f"has {len(rows)} rows but {index_path.name} has {len(index_rows)}",
             )
     videos: dict[str, list[tuple]] = {}
+    rows_of: dict[int, int] = {}
     for i, row in enumerate(index_rows):
         record = f"row {i + 1}"
-        try:
-            uid, text, _, label = transcripts[int(row[0])]
-        except (ValueError, IndexError):
-            raise DataError(index_path, f"bad transcript index {row[0]!r}", record) from None
+        index = _transcript_index(row, len(transcripts), index_path, record)
+        if index in rows_of:
+            raise DataError(
+                index_path,
+                f"transcript index {index} already listed in row {rows_of[index]}",
+                record,
+            )
+        rows_of[index] = i + 1
+        uid, text, _, label = transcripts[index]
         feats = {}
         for m, rows in tables.items():
             fpath = root / "mosi" / FEATURE_FILES[m].format(split=split)

@@ -13,6 +13,7 @@ from .mosi import load_mosi
 from .ravdess import load_ravdess, load_ravdess_av
 from .root import data_root
 from .types import DialogueDataset
+from .validate import check_dataset
 
 READERS: dict[str, Callable[[Path], DialogueDataset]] = {
     "iemocap6": load_iemocap_text,
@@ -34,9 +35,10 @@ DESCRIPTIONS = {
 
 
 def load_dataset(name: str, root: str | Path | None = None) -> DialogueDataset:
-    """Load a dataset by registry name, or `byo:PATH` for a bring-your-own folder."""
+    """Load a dataset by registry name, or `byo:PATH` for a bring-your-own folder; checked for
+    dialogues in two splits and repeated ids (`check_dataset`)."""
     if name.startswith("byo:"):
-        return load_byo(Path(name[4:]))
+        return check_dataset(load_byo(Path(name[4:])))
     if name not in READERS:
         raise KeyError(f"unknown dataset {name!r}; known: {sorted(READERS)} or byo:PATH")
-    return READERS[name](Path(root) if root else data_root())
+    return check_dataset(READERS[name](Path(root) if root else data_root()))

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
-from .types import Dialogue
+from .types import Dialogue, DialogueDataset
 
 
 def require_file(path: Path, hint: str = "") -> Path:
@@ -68,3 +68,24 @@ def label_index(label: str, label_names: list[str], path: str | Path, record: st
         raise DataError(
             path, f"unknown label {label!r}; expected one of {label_names}", record
         ) from None
+
+
+def check_dataset(ds: DialogueDataset) -> DialogueDataset:
+    """Refuse a dialogue listed twice (within a split, or in two splits: a train/test overlap
+    would leak test dialogues into training) and an utterance id used twice."""
+    where = ds.source[0] if ds.source else ds.name
+    seen: dict[str, str] = {}
+    utterances: dict[str, str] = {}
+    for split, dialogues in ds.splits.items():
+        for d in dialogues:
+            if d.id in seen:
+                also = "twice" if seen[d.id] == split else f"in both {seen[d.id]} and {split}"
+                raise DataError(where, f"dialogue listed {also} (splits must not overlap)", d.id)
+            seen[d.id] = split
+            for u in d.utterance_ids:
+                if u in utterances:
+                    raise DataError(
+                        where, f"utterance id {u!r} also in dialogue {utterances[u]!r}", d.id
+                    )
+                utterances[u] = d.id
+    return ds

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import DialogueBatch, DialogueDataset, collate, load_dataset
+from ..data import DataError, DialogueBatch, DialogueDataset, collate, load_dataset
 from ..data.folds import carve_dev, cv_split
 from ..noise.feature import FeatureStats
 from ..tensorfile import load_tensors, save_tensors
@@ -188,6 +188,12 @@ class Batches:
         self.dialogues = list(ds.dialogues(split))
         if not self.dialogues:
             raise ValueError(f"dataset {ds.name!r} has no {split!r} dialogues")
+        if not any((d.labels >= 0).any() for d in self.dialogues):  # metrics would read 0.00
+            raise DataError(
+                ds.source[0] if ds.source else ds.name,
+                f"the {split} split has no labelled utterances: training, model selection and "
+                "metrics need labels",
+            )
         self.modalities, self.batch_size = modalities, batch_size
         self.speaker_vocab = ds.speaker_vocab() if speaker_vocab == "dataset" else speaker_vocab
         self.transform = transform or (lambda batch: batch)
