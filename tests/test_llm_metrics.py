@@ -166,3 +166,21 @@ def test_evaluate_records_without_label_set() -> None:
     assert result["wheel"]["wheels"]["parrott_secondary"]["f1"] == pytest.approx(2 / 3)
     assert result["wheel"]["wheels"]["plutchik"]["f1"] == pytest.approx(1.0)
     assert "closed_set" not in result and "format_rate" not in result
+
+
+def test_eval_scores_a_megabyte_line_fast_and_refuses_a_longer_one(tmp_path: Path, capsys) -> None:
+    import json
+    import time
+
+    big = "<think>" + "</think><answer>" * 62_500  # 1 MB, quadratic for the old parser
+    path = tmp_path / "preds.jsonl"
+    lines = [{"answer": "anger", "completion": "<think>x</think><answer>mad</answer>"}]
+    lines.append({"answer": "joy", "completion": big})
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    start = time.perf_counter()
+    assert main(["llm", "eval", "--predictions", str(path)]) == 0
+    assert time.perf_counter() - start < 5.0
+    result = json.loads(capsys.readouterr().out)
+    assert result["samples"] == 2 and result["format_rate"] == 0.5
+    assert main(["llm", "eval", "--predictions", str(path), "--max-line-chars", "100000"]) == 1
+    assert "preds.jsonl [record line 2]: longer than 100000 characters" in capsys.readouterr().err

@@ -210,3 +210,37 @@ def test_core_llm_modules_do_not_import_the_llm_extra() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+MEGABYTE = 1_000_000
+# Completions of 1 MB that made the old parsing quadratic (nested lazy regex; modifiers dropped
+# one at a time) or would cost a normalisation per label.
+HOSTILE = {
+    "repeated tags": "<think>" + "</think><answer>" * (MEGABYTE // 16),
+    "leading modifiers": wrap("very " * (MEGABYTE // 5) + "angry"),
+    "many labels": wrap("angry, " * (MEGABYTE // 7)),
+    "distinct labels": wrap(", ".join(f"w{i}" for i in range(MEGABYTE // 8))),
+    "whitespace": "<think>x</think>" + " " * MEGABYTE + "<answer>anger</answer>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_a_megabyte_completion_goes_through_all_four_rewards_in_under_a_second(name):
+    import time
+
+    completion = HOSTILE[name]
+    assert len(completion) >= 0.99 * MEGABYTE
+    start = time.perf_counter()
+    scores = {key: fn([completion], answer=["anger"])[0] for key, fn in REWARDS.items()}
+    assert time.perf_counter() - start < 1.0
+    assert scores["format"] == (0.0 if name == "repeated tags" else 1.0)
+    # an answer of thousands of "labels" is a miss, not a lottery ticket
+    assert scores["accuracy"] == scores["wheel"] == (1.0 if name == "whitespace" else 0.0)
+
+
+def test_normalise_label_is_linear_in_the_number_of_leading_modifiers():
+    import time
+
+    start = time.perf_counter()
+    assert normalise_label("very " * 200_000 + "Angry!") == "angry"
+    assert time.perf_counter() - start < 1.0

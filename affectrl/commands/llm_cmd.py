@@ -129,6 +129,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--labels", help="comma-separated closed label set")
     group.add_argument("--dataset", help="take the closed label set from this dataset")
     p.add_argument("--output", help="also write the metrics to this JSON file")
+    p.add_argument(
+        "--max-line-chars",
+        type=int,
+        default=1 << 20,
+        help="refuse a line longer than this (default 1 MiB): a runaway output is an error "
+        "naming its line, not a stall",
+    )
     p.set_defaults(func=cmd_eval)
 
 
@@ -349,7 +356,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         labels = [x.strip() for x in args.labels.split(",") if x.strip()]
     elif args.dataset:
         labels = [display_name(n) for n in load_dataset(args.dataset).label_names]
-    result = evaluate_records(read_predictions(args.predictions), labels)
+    result = evaluate_records(read_predictions(args.predictions, args.max_line_chars), labels)
     json.dump(result, sys.stdout, indent=2, sort_keys=True)
     print()
     if args.output:

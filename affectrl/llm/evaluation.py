@@ -7,7 +7,8 @@ One JSON object per line:
 
 `answer` holds the gold label(s). The model's output is either `completion` (raw text or chat
 messages; the answer is read from its `<answer>` block, and its format is checked) or
-`prediction` (the label(s) already extracted). Other keys are ignored.
+`prediction` (the label(s) already extracted). Other keys are ignored. A line longer than
+`max_chars` (default 1 MiB) is refused with an error naming it rather than read into memory.
 """
 
 from __future__ import annotations
@@ -22,13 +23,22 @@ from .lexicon import default_lexicon
 from .metrics import Answer, closed_set_metrics, wheel_metric
 from .parsing import completion_text, extract_answer, parse_completion
 
+MAX_LINE_CHARS = 1 << 20
 
-def read_predictions(path: str | Path) -> list[dict[str, Any]]:
-    """Records of a predictions JSONL file; DataError naming the line for anything malformed."""
+
+def read_predictions(path: str | Path, max_chars: int = MAX_LINE_CHARS) -> list[dict[str, Any]]:
+    """Records of a predictions JSONL file; DataError naming the line for anything malformed or
+    longer than `max_chars` characters."""
     path = Path(path)
     records = []
     with path.open(encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
+        for line_number, line in enumerate(iter(lambda: f.readline(max_chars + 1), ""), start=1):
+            if len(line.rstrip("\n")) > max_chars:
+                raise DataError(
+                    path,
+                    f"longer than {max_chars} characters (raise the cap with --max-line-chars)",
+                    f"line {line_number}",
+                )
             if not line.strip():
                 continue
             try:

@@ -46,23 +46,32 @@ LEADING_MODIFIERS = frozenset(
 # Separators between several labels in one answer: , ; / | + & newline, and the words "and", "or".
 LABEL_SEPARATORS = re.compile(r"[,;/|+&\n]|\band\b|\bor\b")
 _NON_WORD = re.compile(r"[^a-z0-9' -]+")
+# An answer longer than this (a string, or a list's labels together) holds no labels: it is a
+# miss, not thousands of labels (R1-style answers are a few words; this keeps a megabyte of
+# model output from costing more than its parse).
+MAX_ANSWER_CHARS = 2000
+MEMO_SIZE = 100_000
 
 
 def normalise_label(label: str) -> str:
     """Lower-cased, punctuation-free, single-spaced label without leading intensity words."""
     text = unicodedata.normalize("NFKC", label).lower().replace("_", " ")
     words = _NON_WORD.sub(" ", text).replace("-", " - ").split()
-    while words and words[0] in LEADING_MODIFIERS:
-        words = words[1:]
-    return " ".join(words).replace(" - ", "-").strip("-' ")
+    start = next((i for i, w in enumerate(words) if w not in LEADING_MODIFIERS), len(words))
+    return " ".join(words[start:]).replace(" - ", "-").strip("-' ")
 
 
 def split_labels(answer: str | list[str] | tuple[str, ...]) -> list[str]:
     """An answer's labels: a list is taken as given; a string is split on `LABEL_SEPARATORS`.
 
-    Blank pieces are dropped; order is kept (duplicates too: callers take sets).
+    Blank pieces are dropped; order is kept (duplicates too: callers take sets). An answer longer
+    than MAX_ANSWER_CHARS gives no labels.
     """
-    pieces = list(answer) if isinstance(answer, list | tuple) else LABEL_SEPARATORS.split(answer)
+    pieces = list(answer) if isinstance(answer, list | tuple) else [answer]
+    if sum(len(p) for p in pieces) > MAX_ANSWER_CHARS:
+        return []
+    if isinstance(answer, str):
+        pieces = LABEL_SEPARATORS.split(answer)
     return [p.strip() for p in pieces if p and p.strip()]
 
 
@@ -86,6 +95,8 @@ class EmotionLexicon:
     def base_form(self, label: str) -> str | None:
         """The base-form term a free-text label means, or None when it is unmappable."""
         if label not in self._memo:
+            if len(self._memo) >= MEMO_SIZE:  # bounded: model outputs are endless
+                self._memo.clear()
             self._memo[label] = self._lookup(normalise_label(label))
         return self._memo[label]
 
