@@ -1,13 +1,15 @@
-"""Atomic file writes (a crash mid-write never leaves a half-written result behind) and file
-digests."""
+"""Atomic file writes (a crash mid-write never leaves a half-written result behind), file
+digests, and an exclusive lock per folder (two writers never share one)."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,34 @@ def file_sha256(path: str | Path) -> str:
                 digest.update(block)
         _DIGESTS[key] = digest.hexdigest()
     return _DIGESTS[key]
+
+
+class FolderInUseError(RuntimeError):
+    """Another process holds the folder's lock."""
+
+
+@contextmanager
+def folder_lock(folder: str | Path) -> Iterator[Path]:
+    """Hold `folder/.lock` exclusively (flock) for the block, or fail at once with
+    FolderInUseError naming the holder's pid. The kernel drops the lock when its holder dies,
+    so a killed run never leaves a stale lock behind."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise FolderInUseError(
+                f"{folder} is in use by another run (pid {holder}): wait for it to finish, or "
+                "train into another folder (--name / --runs-dir)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield folder
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -132,3 +132,34 @@ def test_inputs_that_overflow_the_forward_pass_are_named(tiny_config, tmp_path, 
     assert _train_cli(tmp_path, {**tiny_config, "dataset": f"byo:{folder}"}) == 1
     err = capsys.readouterr().err
     assert re.search(r"loss .* is (nan|inf) .*: the forward pass first gives NaN/Inf in \S+", err)
+
+
+def test_a_test_split_without_labels_is_an_error_not_zero_metrics(tiny_config, tmp_path, capsys):
+    folder = tiny_config["dataset"].removeprefix("byo:")
+    table = tmp_path / "tiny_byo" / "utterances.csv"
+    rows = table.read_text().splitlines()
+    unlabel = [r.replace(",neg,test,", ",,test,").replace(",pos,test,", ",,test,") for r in rows]
+    table.write_text("\n".join(unlabel) + "\n")
+    assert folder == str(tmp_path / "tiny_byo")
+    assert _train_cli(tmp_path, tiny_config) == 1
+    assert "utterances.csv: the test split has no labelled utterances" in capsys.readouterr().err
+
+
+def test_a_second_writer_of_a_run_folder_fails_at_once(tiny_config, tmp_path):
+    import os
+
+    config = resolve_config(tiny_config, 1)
+    errors = []
+
+    def second_writer(epoch):
+        if epoch == 1:
+            with pytest.raises(
+                RuntimeError, match=rf"run.* is in use by another run \(pid {os.getpid()}\)"
+            ):
+                Run(config, tmp_path / "run", progress=False).train()
+            errors.append(epoch)
+
+    Run(config, tmp_path / "run", progress=False).train(on_epoch_end=second_writer)
+    assert errors == [1]
+    again = Run(config, tmp_path / "run", progress=False).train()  # the lock went with its holder
+    assert again["epochs"] == 2

@@ -3,12 +3,17 @@
 Every trial writes the same run folder whichever backend ran it (`<out>/<name>/seed-<k>/`), a
 finished trial (metrics.json present) is skipped when a sweep is restarted, and the result table
 is computed from the run folders afterwards (`affectrl.report.tables.result_table`), so local and
-Ray sweeps give the same table.
+Ray sweeps give the same table. Two trials of one folder are one trial when their configs agree
+and an error when they differ (they would race on it); a local sweep's workers exit when the
+sweep process dies (kill -9 included).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -69,8 +74,36 @@ def run_trial(trial: Trial, out: str | Path, threads: int = 1) -> dict:
     return train_seed(resolved, trial.run_dir(Path(out)), progress=False)
 
 
+def one_per_folder(trials: list[Trial], out: Path) -> list[Trial]:
+    """The trials with each run folder once: a repeat with the same resolved config and seed is
+    dropped; two different configs for one folder are a ValueError naming both."""
+    chosen: dict[Path, Trial] = {}
+    for trial in trials:
+        folder = trial.run_dir(out)
+        first = chosen.setdefault(folder, trial)
+        if first is not trial and first.resolved() != trial.resolved():
+            raise ValueError(
+                f"two trials write {folder}: {first.config} and {trial.config} differ but have "
+                "the same name (give one another `name:`)"
+            )
+    return list(chosen.values())
+
+
 def pending_trials(trials: list[Trial], out: Path) -> list[Trial]:
-    return [t for t in trials if not (t.run_dir(out) / METRICS).is_file()]
+    """Unfinished trials, one per run folder."""
+    return [t for t in one_per_folder(trials, out) if not (t.run_dir(out) / METRICS).is_file()]
+
+
+def exit_with_parent(parent: int, poll_s: float = 0.5) -> None:
+    """Worker initializer: a daemon thread ends this process when its parent is gone, so a
+    sweep killed with -9 leaves no workers training (and then hanging on a dead pipe)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def run_local(trials: list[Trial], out: Path, workers: int = 2) -> None:
@@ -79,7 +112,12 @@ def run_local(trials: list[Trial], out: Path, workers: int = 2) -> None:
     if not todo:
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=exit_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         futures = {pool.submit(run_trial, t, str(out)): t for t in todo}
         for future in tqdm(as_completed(futures), total=len(futures), desc="sweep", unit="trial"):
             future.result()

@@ -46,7 +46,7 @@ from ..agents.fusion.stage import (
 from ..config import merge, reads_as_number
 from ..device import check_device_name, module_device, resolve_device
 from ..eval.metrics import classification_metrics
-from ..io import atomic_write, write_json
+from ..io import atomic_write, folder_lock, write_json
 from ..models import build_model
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from .cv import check_cv
@@ -341,8 +341,12 @@ class Run:
         return ds, model, splits
 
     def train(self, on_epoch_end: Callable[[int], None] | None = None) -> dict:
-        """Train (or continue) to the configured epochs; returns the final metrics dict."""
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        """Train (or continue) to the configured epochs; returns the final metrics dict. The run
+        folder is locked meanwhile: a second writer fails at once (`FolderInUseError`)."""
+        with folder_lock(self.run_dir):
+            return self._train(on_epoch_end)
+
+    def _train(self, on_epoch_end: Callable[[int], None] | None) -> dict:
         self._check_config()
         if self.done:
             return json.loads(self.metrics_path.read_text())
