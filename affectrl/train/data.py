@@ -171,6 +171,18 @@ def _speaker_standardizer(ds: DialogueDataset, modalities: list[str]):
     return transform
 
 
+def require_labels(ds: DialogueDataset, splits: tuple[str, ...]) -> None:
+    """DataError naming the dataset's file when one of `splits` holds no labelled utterance:
+    training, model selection and metrics need labels (scores of nothing would read 0.00)."""
+    for split in splits:
+        if not any((d.labels >= 0).any() for d in ds.dialogues(split)):
+            raise DataError(
+                ds.source[0] if ds.source else ds.name,
+                f"the {split} split has no labelled utterances: training, model selection and "
+                "metrics need labels",
+            )
+
+
 class Batches:
     """Batches of `batch_size` dialogues of one split, collated to DialogueBatch."""
 
@@ -188,12 +200,6 @@ class Batches:
         self.dialogues = list(ds.dialogues(split))
         if not self.dialogues:
             raise ValueError(f"dataset {ds.name!r} has no {split!r} dialogues")
-        if not any((d.labels >= 0).any() for d in self.dialogues):  # metrics would read 0.00
-            raise DataError(
-                ds.source[0] if ds.source else ds.name,
-                f"the {split} split has no labelled utterances: training, model selection and "
-                "metrics need labels",
-            )
         self.modalities, self.batch_size = modalities, batch_size
         self.speaker_vocab = ds.speaker_vocab() if speaker_vocab == "dataset" else speaker_vocab
         self.transform = transform or (lambda batch: batch)

@@ -50,7 +50,7 @@ from ..io import atomic_write, folder_lock, write_json
 from ..models import build_model
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from .cv import check_cv
-from .data import STANDARDIZE, Batches, dataset_for, modalities_for, standardizer
+from .data import STANDARDIZE, Batches, dataset_for, modalities_for, require_labels, standardizer
 from .finite import check_loss, check_split_loss
 from .inference import ModelInputs, prediction_table, save_run_inputs, write_predictions
 from .run_folder import CONFIG, METRICS, PREDICTIONS, WEIGHTS
@@ -327,6 +327,7 @@ class Run:
         bs = cfg["train"]["batch_size"]
         transform = standardizer(ds, modalities, cfg["standardize"]) if cfg["standardize"] else None
         splits = {s: Batches(ds, s, modalities, bs, transform) for s in ("train", "dev", "test")}
+        require_labels(ds, tuple(splits))
         self.corrupt = None
         if cfg["noise"].get("protocol"):
             from ..noise.protocols import get_curriculum
