@@ -169,7 +169,7 @@ def test_predict_on_wav_files_with_an_audio_run(tmp_path, data_root):
     for f in files:  # media paths must stay inside the BYO folder
         shutil.copy(f, tmp_path / "audio" / f.name)
     rows = [
-        {"dialogue_id": f"d{i // 4}", "order": i % 4, "speaker": "actor1", "split": split,
+        {"dialogue_id": f"{split}{i // 4}", "order": i % 4, "speaker": "actor1", "split": split,
          "label": emotions[f.name.split("-")[2]], "audio": f.name}
         for i, f in enumerate(files)
         for split in ["train" if i < 8 else ("dev" if i < 10 else "test")]
