@@ -1,34 +1,31 @@
 """The `affectrl` command line. Each stage registers its own subcommands from its module.
 
-Every module `affectrl/commands/<name>_cmd.py` defines `register(subparsers)`; they are found
-here by name, so adding a stage's commands touches no shared list.
+Every module `affectrl/commands/<name>_cmd.py` defines `register(subparsers)`; the command
+registry (`affectrl.commands.COMMANDS`) finds them by name, so adding a stage's commands touches
+no shared list.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import pkgutil
 import re
 import sys
 
 import affectrl
 
-from . import commands
+from .commands import COMMANDS
 
 # The order subcommands appear in `affectrl --help`; modules not listed follow alphabetically.
 ORDER = ("demo", "data", "extract", "train", "eval", "predict", "noise", "sweep", "report", "llm")
 
 
 def _command_modules(only: str | None = None) -> list:
-    """The command modules, in help order; `only` imports just `<only>_cmd` when it exists
+    """The command modules, in help order; `only` imports just that one when it exists
     (so `affectrl extract ...` does not pay for importing the training stack)."""
-    names = [m.name for m in pkgutil.iter_modules(commands.__path__) if m.name.endswith("_cmd")]
-    if only and f"{only}_cmd" in names:
-        names = [f"{only}_cmd"]
-    rank = {f"{n}_cmd": i for i, n in enumerate(ORDER)}
+    names = [only] if only in COMMANDS else list(COMMANDS)
+    rank = {n: i for i, n in enumerate(ORDER)}
     names.sort(key=lambda n: (rank.get(n, len(ORDER)), n))
-    return [importlib.import_module(f"{commands.__name__}.{n}") for n in names]
+    return [COMMANDS[n] for n in names]
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -89,7 +89,9 @@ def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dic
     fusion = model.fusion
     fusion.use_quality(quality)
     base = fusion.fixed_weights.clone()
-    cfg = AgentTrainConfig(iterations=args.iterations, seed=seed)
+    cfg = AgentTrainConfig(
+        iterations=args.iterations, joint_iterations=args.joint_iterations, seed=seed
+    )
     grids = {
         "fixed": grid(model, ds, seed, transform),
         "equal": grid(model, ds, seed, transform, weighted_predictor(model, equal_weights)),
@@ -185,6 +187,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="seeds 1..N (default 5)")
     parser.add_argument(
         "--iterations", type=int, default=200, help="PPO / gate updates (default 200)"
+    )
+    parser.add_argument(
+        "--joint-iterations",
+        type=int,
+        default=50,
+        help="stage-3 joint fine-tuning batches of methods rl_joint, rl_drop_joint (default 50)",
     )
     parser.add_argument(
         "--sb3-steps", type=int, default=10_000, help="SB3 PPO timesteps (0: skip; default 10000)"

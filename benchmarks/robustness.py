@@ -43,7 +43,7 @@ from affectrl.data import DialogueBatch, DialogueDataset, load_dataset  # noqa: 
 from affectrl.features import extract_items  # noqa: E402
 from affectrl.noise import build  # noqa: E402
 from affectrl.noise.audio import estimate_snr_db  # noqa: E402
-from affectrl.noise.feature import FEATURE_KINDS, FeatureStats  # noqa: E402
+from affectrl.noise.feature import FeatureStats, kind_code  # noqa: E402
 from affectrl.noise.grid import (  # noqa: E402
     corrupted_batches,
     format_table,
@@ -107,7 +107,7 @@ def quality_scores(ds, estimator, heads, seed: int) -> dict[str, float]:
                 sev.append(b.corruption["severity"][..., i][real])
                 deg.append(q[..., i, ch["degradation"]][real])
             if cell.corruption == "clean" or (own and cell.corruption == "substitute"):
-                y.append(b.corruption["kind"][..., i][real] == FEATURE_KINDS.index("substitute"))
+                y.append(b.corruption["kind"][..., i][real] == kind_code("substitute"))
                 for c in DISAGREEMENT_CHANNELS:
                     scores[c].append(q[..., i, ch[c]][real])
         out[f"spearman_{m}"] = float(spearmanr(torch.cat(sev), torch.cat(deg)).statistic)

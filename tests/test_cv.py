@@ -134,7 +134,10 @@ def test_agent_settings_are_checked_before_training(speech_folder, tmp_path, cap
     fusion = {"name": "agent", "hidden": 8}
     for agent, message in (
         ({"train": True, "plot_grid": "nope"}, "unknown noise protocol 'nope'"),
-        ({"train": True, "reward": {"alpah": 1.0}}, "agent.reward must map some of"),
+        (
+            {"train": True, "reward": {"alpah": 1.0}},
+            "unknown config setting `agent.reward.alpah`; did you mean `alpha`?",
+        ),
     ):
         path = tmp_path / "bad.yaml"
         path.write_text(yaml.safe_dump(_config(speech_folder, fusion, agent=agent)))

@@ -168,9 +168,17 @@ def test_ppo_and_gate_train_only_the_decider():
         for k, v in model.state_dict().items()
         if not k.startswith(("fusion.policy", "fusion.gate"))
     }
+    policy = {k: v.clone() for k, v in model.fusion.policy.state_dict().items()}
+    gate = {k: v.clone() for k, v in model.fusion.gate.state_dict().items()}
     cfg = AgentTrainConfig(iterations=6, seed=0, ppo=PPOConfig(minibatch=32))
     history = train_fusion_agent(model, train, stats, cfg, progress=False)
     assert len(history) == 6
+    # the policy learned (a no-op trainer fails here), and nothing else moved
+    after_ppo = model.fusion.policy.state_dict()
+    moved = [k for k, v in after_ppo.items() if not torch.equal(v, policy[k])]
+    assert "actor.4.weight" in moved and "critic.2.weight" in moved
+    assert all(torch.equal(v, gate[k]) for k, v in model.fusion.gate.state_dict().items())
+    assert model.fusion.mode == "policy"
     assert {
         "reward",
         "approx_kl",
@@ -179,8 +187,14 @@ def test_ppo_and_gate_train_only_the_decider():
         "value_loss",
         "reward/instability",
     } <= set(history[0])
+    trained_policy = {k: v.clone() for k, v in model.fusion.policy.state_dict().items()}
     losses = train_gradient_gate(model, train, stats, cfg, progress=False)
     assert len(losses) == 6 and np.isfinite(losses).all()
+    assert model.fusion.mode == "gate"
+    gate_after = model.fusion.gate.state_dict()
+    assert not any(torch.equal(v, gate[k]) for k, v in gate_after.items())  # every layer learned
+    policy_after = model.fusion.policy.state_dict()
+    assert all(torch.equal(v, trained_policy[k]) for k, v in policy_after.items())
     after = model.state_dict()
     assert all(torch.equal(v, after[k]) for k, v in backbone.items())
     # stage 3: the backbone moves, the deciders do not, and the model is left for inference

@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from affectrl.data import Dialogue, DialogueDataset, collate, load_dataset
-from affectrl.noise import FEATURE_KINDS, FeatureStats, build_feature_corruption
+from affectrl.noise import FeatureStats, build_feature_corruption, feature_kinds, kind_code
+from affectrl.noise.protocols import Curriculum
+from affectrl.noise.spec import CORRUPTIONS, snr_severity
 
 
 def _toy_dataset(seed: int = 0) -> DialogueDataset:
@@ -81,7 +83,7 @@ def test_gaussian_leaves_constant_dims_padding_and_other_modalities(toy):
     assert torch.equal(out.features["audio"], batch.features["audio"])
     i = batch.modalities.index("text")
     assert (
-        out.corruption["kind"][..., i][batch.utterance_mask] == FEATURE_KINDS.index("gaussian")
+        out.corruption["kind"][..., i][batch.utterance_mask] == kind_code("gaussian")
     ).all()
     assert torch.allclose(
         out.corruption["severity"][..., i][batch.utterance_mask], torch.tensor(0.5)
@@ -135,7 +137,7 @@ def test_missing_masks_match_what_was_dropped(toy):
     assert (out.features["audio"][dropped] == 0).all()
     kept = batch.utterance_mask & out.modality_mask[..., i]
     assert torch.equal(out.features["audio"][kept], batch.features["audio"][kept])
-    assert torch.equal(out.corruption["kind"][..., i] == FEATURE_KINDS.index("missing"), dropped)
+    assert torch.equal(out.corruption["kind"][..., i] == kind_code("missing"), dropped)
     assert torch.equal(out.modality_mask[..., 1 - i], batch.modality_mask[..., 1 - i])
     full = build_feature_corruption({"name": "missing", "modality": "audio", "fraction": 1.0})(
         batch, 0
@@ -204,7 +206,7 @@ def test_compose_and_empty_spec_report(toy):
     )(batch, 0)
     i = batch.modalities.index("text")
     real = batch.utterance_mask
-    assert (both.corruption["kind"][..., i][real] == FEATURE_KINDS.index("missing")).all()
+    assert (both.corruption["kind"][..., i][real] == kind_code("missing")).all()
     assert (both.corruption["severity"][..., i][real] == 1).all()
 
 
@@ -282,3 +284,28 @@ def test_substitute_within_a_single_dialogue_and_with_one_utterance(toy):
     )
     assert torch.equal(kept.features["text"], single.features["text"])
     assert (kept.corruption["kind"] == 0).all()
+
+
+def test_the_registry_is_the_one_list_of_kinds_and_their_codes_are_stable():
+    # reports saved with runs hold these codes: a new corruption appends, never renumbers
+    codes = ("clean", "gaussian", "missing", "dim_mask", "misalign", "substitute")
+    assert feature_kinds()[:6] == codes
+    assert feature_kinds()[1:] == tuple(CORRUPTIONS["feature"])
+    assert kind_code("substitute") == 5
+    with pytest.raises(ValueError, match="unknown corruption kinds \\['blur'\\]"):
+        Curriculum("c", "a curriculum of an unregistered kind", kinds=("gaussian", "blur"))
+
+
+def test_one_snr_to_severity_formula_for_grids_reports_and_estimates():
+    import torch
+
+    from affectrl.noise.protocols import get_grid
+
+    assert snr_severity(0.0) == 0.5 and abs(snr_severity(-20.0) - 100 / 101) < 1e-12
+    cell = get_grid("mosi-standard").cell("text/gaussian/-10")
+    assert cell.severity == snr_severity(-10.0)
+    spec = {"name": "gaussian", "modality": "text", "snr_db": -10.0}
+    (gaussian,) = build_feature_corruption(spec, FeatureStats({}, {})).parts
+    assert gaussian.severity == cell.severity
+    assert torch.allclose(snr_severity(torch.tensor([-10.0])), torch.tensor([cell.severity]))
+

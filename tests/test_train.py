@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 import yaml
 
 from affectrl.cli import main
@@ -90,11 +91,30 @@ def test_run_folder_contents_and_config_guard(tmp_path):
 
 
 def test_fixed_weights_are_tuned_on_dev(tmp_path):
+    """The chosen weights are the simplex grid point best on dev, and the saved model holds
+    them: a no-op or mis-scored tuning fails here."""
+    from affectrl.eval.predict import evaluate
+    from affectrl.models.tuning import simplex_grid
+    from affectrl.train import load_run
+
     config = {**TINY, "model": {**TINY["model"], "fusion": {"name": "fixed", "hidden": 16}}}
     config["train"] = {**TINY["train"], "epochs": 1}
     metrics = Run(resolve_config(config, 1), tmp_path, progress=False).train()
     weights = metrics["fixed_weights"]
     assert len(weights) == 3 and sum(weights) == pytest.approx(1.0)
+    run = load_run(tmp_path)
+    fusion = run.model.fusion
+    assert fusion.fixed_weights.tolist() == pytest.approx(weights)
+    dev = run.splits["dev"].in_order()
+    scores = {}
+    for point in simplex_grid(3):
+        fusion.fixed_weights.copy_(torch.tensor(point))
+        scores[point] = evaluate(run.model, dev, run.dataset.label_names)[0]["accuracy"]
+    best = max(scores.values())
+    assert scores[tuple(weights)] == best
+    # the first grid point reaching the best score is the one kept
+    assert tuple(weights) == next(p for p, v in scores.items() if v == best)
+    assert metrics["dev"]["accuracy"] == pytest.approx(best)
 
 
 def test_train_and_eval_cli_multi_seed(tmp_path, capsys):

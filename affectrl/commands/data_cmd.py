@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..data.download import RAVDESS_ORIGIN, download_all
-from ..data.registry import DESCRIPTIONS, READERS, load_dataset
+from ..data.registry import DATASETS, load_dataset
 from ..data.root import candidate_roots, data_root
 
 
@@ -28,14 +28,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"data root in use:    {data_root()}")
     except FileNotFoundError as exc:
         print(f"data root in use:    none ({exc})")
-    for name in READERS:
-        print(f"  {name:10s} {DESCRIPTIONS[name]}")
+    for name in DATASETS:
+        print(f"  {name:10s} {DATASETS.describe(name)}")
     print("  byo:PATH   your own dataset folder (docs/DATASETS.md)")
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    names = args.names or list(READERS)
+    names = args.names or list(DATASETS)
     print(f"data root: {data_root()}")
     print(f"{'dataset':10s} {'dialogues':>9s} {'utterances':>10s}   train / dev / test utterances")
     failed = 0

@@ -30,12 +30,12 @@ def _first_line(cls: type) -> str:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from ..noise.protocols import PROTOCOLS, EvalGrid
-    from ..noise.spec import LEVELS, REGISTRY, known_names
+    from ..noise.spec import CORRUPTIONS, LEVELS, known_names
 
     for level in LEVELS:
         print(f"{level}-level corruptions:")
         for name in known_names(level):
-            cls = REGISTRY[(level, name)]
+            cls = CORRUPTIONS[level][name]
             params = [
                 f.name
                 for f in dataclasses.fields(cls)

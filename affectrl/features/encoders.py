@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..registry import Registry
 from .transforms import RawTransform
 
 DEFAULT_ENCODERS = {"text": "minilm", "audio": "egemaps", "visual": None}
@@ -84,33 +85,43 @@ def _visual(base: str, options: dict, batch_size: int | None, device: str | None
     return FrameEncoder.from_name(base, options, batch_size, device)
 
 
-# (modality, exact name or prefix ending in ':') -> factory
-REGISTRY: dict[tuple[str, str], Callable[[str, dict, int | None, str | None], Encoder]] = {
-    ("text", "minilm"): _text,
-    ("text", "st:"): _text,
-    ("audio", "egemaps"): _audio,
-    ("audio", "compare"): _audio,
-    ("visual", "cnn:"): _visual,
-    ("visual", "tv:"): _visual,
-}
+class EncoderEntry(NamedTuple):
+    """A registered encoder: the modality it encodes, its factory(base, options, batch_size,
+    device), and its name as users write it (a prefix ending in ':' takes an argument, e.g.
+    st:PATH)."""
 
-HELP = {
-    "minilm": "text: packaged all-MiniLM-L6-v2, 384-d (default)",
-    "st:PATH": "text: a local sentence-transformers model folder",
-    "egemaps": "audio: openSMILE eGeMAPSv02 functionals, 88-d (default)",
-    "compare": "audio: openSMILE ComParE_2016 functionals, 6373-d",
-    "cnn:PATH": "visual: small torch CNN from a local safetensors file",
-    "tv:ARCH:PATH": "visual: torchvision ARCH with local weights (`vision` extra)",
-}
+    modality: str
+    factory: Callable[[str, dict, int | None, str | None], Encoder]
+    usage: str
+    description: str
+
+
+# exact name, or prefix ending in ':' -> entry
+ENCODERS: Registry[EncoderEntry] = Registry("encoder")
+for _key, _entry in {
+    "minilm": EncoderEntry("text", _text, "minilm", "packaged all-MiniLM-L6-v2, 384-d (default)"),
+    "st:": EncoderEntry("text", _text, "st:PATH", "a local sentence-transformers model folder"),
+    "egemaps": EncoderEntry(
+        "audio", _audio, "egemaps", "openSMILE eGeMAPSv02 functionals, 88-d (default)"
+    ),
+    "compare": EncoderEntry(
+        "audio", _audio, "compare", "openSMILE ComParE_2016 functionals, 6373-d"
+    ),
+    "cnn:": EncoderEntry(
+        "visual", _visual, "cnn:PATH", "small torch CNN from a local safetensors file"
+    ),
+    "tv:": EncoderEntry(
+        "visual", _visual, "tv:ARCH:PATH", "torchvision ARCH with local weights (`vision` extra)"
+    ),
+}.items():
+    ENCODERS.register(_key, _entry, description=f"{_entry.modality}: {_entry.description}")
+
+HELP = {entry.usage: ENCODERS.describe(key) for key, entry in ENCODERS.items()}
 
 
 def known_names(modality: str | None = None) -> list[str]:
     """Registered names (prefixes shown with their argument) for `modality` or all."""
-    out = []
-    for (mod, key), _ in REGISTRY.items():
-        if modality in (None, mod):
-            out.append(next(h for h in HELP if h.startswith(key)))
-    return out
+    return [e.usage for e in ENCODERS.values() if modality in (None, e.modality)]
 
 
 def get_encoder(
@@ -122,15 +133,15 @@ def get_encoder(
     """The encoder called `name` (see the module docstring), checked against `modality`;
     device: where a torch encoder runs (None: auto)."""
     base, options = parse_options(name)
-    for (mod, key), factory in REGISTRY.items():
+    for key, entry in ENCODERS.items():
         is_prefix = key.endswith(":")
         if (base == key and not is_prefix) or (is_prefix and base.startswith(key) and base != key):
-            if modality is not None and mod != modality:
+            if modality is not None and entry.modality != modality:
                 raise ValueError(
-                    f"encoder {name!r} encodes {mod}, not {modality}; "
+                    f"encoder {name!r} encodes {entry.modality}, not {modality}; "
                     f"{modality} encoders: {', '.join(known_names(modality))}"
                 )
-            return factory(base, options, batch_size, device)
+            return entry.factory(base, options, batch_size, device)
     where = f" for {modality}" if modality else ""
     raise ValueError(
         f"unknown encoder {name!r}{where}; known: {', '.join(known_names(modality))}"

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..registry import Registry
 from .lexicon import default_lexicon, split_labels
 from .metrics import Answer, sample_wheel_score
 from .parsing import Completion, completion_text, extract_answer, parse_completion
@@ -88,9 +89,12 @@ def similarity_reward(
     ]
 
 
-REWARDS: dict[str, RewardFunction] = {
-    "format": format_reward,
-    "accuracy": accuracy_reward,
-    "wheel": wheel_reward,
-    "similarity": similarity_reward,
-}
+REWARDS: Registry[RewardFunction] = Registry(
+    "reward",
+    {
+        "format": format_reward,
+        "accuracy": accuracy_reward,
+        "wheel": wheel_reward,
+        "similarity": similarity_reward,
+    },
+)

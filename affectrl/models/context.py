@@ -1,24 +1,28 @@
 """Context models: fused utterance vectors [B, T, D] -> contextual vectors of the real utterances.
 
-Every context model maps (x [B, T, D], utterance_mask [B, T], speakers [B, T]) to [N, out_dim],
-N = utterance_mask.sum(), in `DialogueBatch.flat` order.
+Every context model is a `ContextModel` (affectrl.models.parts) and maps (x [B, T, D],
+utterance_mask [B, T], speakers [B, T]) to [N, out_dim], N = utterance_mask.sum(), in
+`DialogueBatch.flat` order.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch_geometric.nn import RGCNConv, TransformerConv
 
+from ..registry import Registry
 from .dropout import dropout
-from .graph import ContextGraph, build_graph, num_relations
+from .graph import GRAPHS, ContextGraph, build_graph, num_relations
 from .layers import GroupedRGCNConv, WeightedRGCNConv
+from .parts import ContextModel, Part
 
 
-class NoContext(nn.Module):
+class NoContext(ContextModel):
     """Each utterance on its own (utterance-level baselines)."""
 
     def __init__(self, in_dim: int):
@@ -29,9 +33,15 @@ class NoContext(nn.Module):
         return x[utterance_mask]
 
 
-class BiLSTMContext(nn.Module):
+class BiLSTMContext(ContextModel):
     """bc-LSTM (Poria et al., ACL 2017): a bidirectional LSTM over the utterances of a video,
-    then a dense layer per utterance. out_dim = dense."""
+    then a dense layer per utterance. out_dim = dense.
+
+    Args:
+        hidden: LSTM hidden size per direction.
+        dense: size of the dense layer after the LSTM (the output size).
+        dropout: dropout on the LSTM's input and before the dense layer.
+    """
 
     def __init__(self, in_dim: int, hidden: int = 150, dense: int = 100, dropout: float = 0.3):
         super().__init__()
@@ -100,7 +110,7 @@ def cogmen_num_heads(dim: int) -> int:
 GROUPED_RGCN_ABOVE = 16  # relations; above this GroupedRGCNConv (much faster for MELD's 162)
 
 
-class COGMENContext(nn.Module):
+class COGMENContext(ContextModel):
     """COGMEN (Joshi et al., NAACL 2022) without its classifier.
 
     1. A transformer encoder over each dialogue's utterance vectors (d_model = in_dim, heads by
@@ -111,7 +121,20 @@ class COGMENContext(nn.Module):
     2. A context graph over the utterances (default: window 5/5, 2 S^2 speaker/direction relations).
     3. RGCNConv(hidden, hidden, 2 S^2) then TransformerConv(hidden, hidden, heads, concat) ->
        BatchNorm -> LeakyReLU. out_dim = hidden * heads (+ hidden with concat_gin_gout).
+
+    Args:
+        hidden: size of the utterance vectors after the transformer (the graph's nodes).
+        seq_layers: transformer encoder layers over each dialogue.
+        dropout: transformer dropout.
+        mask_padding: mask padded positions out of attention (false: attend to them, as the
+            official code does).
+        gnn_heads: attention heads of the TransformerConv.
+        concat_gin_gout: concatenate the graph's input vectors to its output.
+        graph: the context graph, chosen by name (`model.context.graph.name`, default window
+            5/5; see the graphs below).
     """
+
+    uses_speakers = True
 
     def __init__(
         self,
@@ -123,7 +146,7 @@ class COGMENContext(nn.Module):
         mask_padding: bool = True,
         gnn_heads: int = 1,
         concat_gin_gout: bool = False,
-        graph: dict | ContextGraph | None = None,
+        graph: Annotated[dict | None, GRAPHS] | ContextGraph = None,
     ):
         super().__init__()
         layer = nn.TransformerEncoderLayer(
@@ -143,7 +166,7 @@ class COGMENContext(nn.Module):
         # relations (slow for MELD's 162), GroupedRGCNConv transforms each relation's averages
         # once (docs/PERFORMANCE.md); up to GROUPED_RGCN_ABOVE relations the first two are kept,
         # so that results stay bit for bit what they were.
-        self.weighted = bool(getattr(self.graph, "weighted", False))
+        self.weighted = self.graph.weighted
         if relations > GROUPED_RGCN_ABOVE:
             conv = GroupedRGCNConv
         else:
@@ -179,5 +202,13 @@ class COGMENContext(nn.Module):
         h = nn.functional.leaky_relu(self.norm(h))
         return torch.cat([nodes, h], -1) if self.concat_gin_gout else h
 
+    def parts(self) -> list[Part]:
+        return [self.graph]
 
-CONTEXTS = {"none": NoContext, "bilstm": BiLSTMContext, "cogmen": COGMENContext}
+
+CONTEXTS: Registry = Registry(
+    "context model",
+    {"none": NoContext, "bilstm": BiLSTMContext, "cogmen": COGMENContext},
+    default="none",
+    supplied=("in_dim", "num_speakers"),
+)

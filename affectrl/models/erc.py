@@ -12,6 +12,9 @@ from ..data import IGNORE_INDEX, DialogueBatch
 from .context import CONTEXTS
 from .dropout import Dropout
 from .fusion import FUSIONS, masked_normalise
+from .parts import Part
+
+LATE = "late"  # model.fusion.name of LateFusionModel (a whole model, not a fusion module)
 
 
 class ModelOutput(NamedTuple):
@@ -44,9 +47,9 @@ class ERCModel(nn.Module):
     """fusion (per utterance) -> context model (per dialogue) -> classifier.
 
     Loss: NLL of log_softmax(logits) (= cross-entropy) plus `unimodal_loss_weight` times the mean
-    cross-entropy of the unimodal heads over present modalities, plus the
-    `auxiliary_loss(logits [N, C], labels [N], utterance_mask [B, T])` of every sub-module that has
-    one (the RL graph policies of affectrl/agents/graph/policies.py).
+    cross-entropy of the unimodal heads over present modalities, plus the `auxiliary_loss` of
+    every part that has one (the RL graph policies of affectrl/agents/graph/policies.py). The
+    trainer calls the parts' hooks (affectrl.models.parts) through `parts()`.
     """
 
     def __init__(
@@ -70,11 +73,16 @@ class ERCModel(nn.Module):
         loss = F.nll_loss(F.log_softmax(out.logits, -1), labels, ignore_index=IGNORE_INDEX)
         if self.unimodal_loss_weight and out.unimodal_logits is not None:
             loss = loss + self.unimodal_loss_weight * unimodal_loss(out, labels)
-        # sub-modules with their own objective (e.g. RL graph policies) add it here
-        for module in self.modules():
-            if module is not self and hasattr(module, "auxiliary_loss"):
-                loss = loss + module.auxiliary_loss(out.logits, labels, batch.utterance_mask)
+        # parts with their own objective (e.g. RL graph policies) add it here
+        for part in self.parts():
+            extra = part.auxiliary_loss(out.logits, labels, batch.utterance_mask)
+            if extra is not None:
+                loss = loss + extra
         return loss
+
+    def parts(self) -> list[Part]:
+        """The fusion, the context model and the parts inside it (its graph), in that order."""
+        return [self.fusion, self.context, *self.context.parts()]
 
 
 def unimodal_loss(out: ModelOutput, labels: torch.Tensor) -> torch.Tensor:
@@ -132,6 +140,10 @@ class LateFusionModel(nn.Module):
         labels = batch.labels[batch.utterance_mask]
         return unimodal_loss(out, labels) * len(self.modalities)
 
+    def parts(self) -> list[Part]:
+        """None with hooks: the unimodal models are concatenation models trained as one."""
+        return []
+
 
 def build_model(spec: dict, dims: dict[str, int], num_classes: int, num_speakers: int) -> nn.Module:
     """Build a model from the config's `model` section.
@@ -141,19 +153,17 @@ def build_model(spec: dict, dims: dict[str, int], num_classes: int, num_speakers
     """
     fusion_spec = dict(spec.get("fusion", {"name": "concat"}))
     name = fusion_spec.pop("name", "concat")
-    if name == "late":
+    if name == LATE:
         per = {**spec, "fusion": {"name": "concat", **fusion_spec}}
         return LateFusionModel(
             {m: build_model(per, {m: d}, num_classes, num_speakers) for m, d in dims.items()}
         )
     if name not in FUSIONS:
-        raise ValueError(f"unknown fusion {name!r}; known: {sorted(FUSIONS) + ['late']}")
+        raise ValueError(f"unknown fusion {name!r}; known: {', '.join([*FUSIONS, LATE])}")
     fusion = _component("fusion", name, FUSIONS[name], dims, num_classes, **fusion_spec)
     context_spec = dict(spec.get("context", {"name": "none"}))
     context_name = context_spec.pop("name", "none")
-    if context_name not in CONTEXTS:
-        raise ValueError(f"unknown context model {context_name!r}; known: {sorted(CONTEXTS)}")
-    if context_name == "cogmen" or getattr(CONTEXTS[context_name], "uses_speakers", False):
+    if CONTEXTS[context_name].uses_speakers:  # an unknown name: an error listing the known
         context_spec["num_speakers"] = num_speakers
     context = _component(
         "context", context_name, CONTEXTS[context_name], fusion.out_dim, **context_spec

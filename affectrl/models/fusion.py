@@ -1,28 +1,24 @@
 """Utterance-level fusion: per-modality features -> one vector per utterance.
 
-Every fusion reads `features[m]` float32 [B, T, D_m] and `modality_mask` bool [B, T, M] and
-returns a `FusionOutput`. A missing modality (mask False) contributes nothing: its input is zeroed
-and, for weighted fusions, its weight is 0 and the others are renormalised. A weighted fusion
-also takes `weights` [B, T, M]: modality weights decided outside it (an RL rollout, the oracle,
-equal weights), used instead of its own. The context model (affectrl.models.context) sits behind
-a fusion; the RL fusion agent (affectrl.agents.fusion) is a weighted fusion whose own weights
-come from its decider.
+Every fusion is a `Fusion` (affectrl.models.parts): it reads `features[m]` float32 [B, T, D_m]
+and `modality_mask` bool [B, T, M] and returns a `FusionOutput`. A missing modality (mask False)
+contributes nothing: its input is zeroed and, for weighted fusions, its weight is 0 and the
+others are renormalised. A weighted fusion also takes `weights` [B, T, M]: modality weights
+decided outside it (an RL rollout, the oracle, equal weights), used instead of its own. The
+context model (affectrl.models.context) sits behind a fusion; the RL fusion agent
+(affectrl.agents.fusion) is a weighted fusion whose own weights come from its decider.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any
 
 import torch
 from torch import nn
 
-
-class FusionOutput(NamedTuple):
-    """fused: [B, T, out_dim]; unimodal_logits: [B, T, M, C] or None; weights: [B, T, M] or None."""
-
-    fused: torch.Tensor
-    unimodal_logits: torch.Tensor | None = None
-    weights: torch.Tensor | None = None
+from ..registry import Registry, factory
+from .parts import FitContext, Fusion, FusionOutput
+from .tuning import tune_fixed_weights
 
 
 def _present(features: dict[str, torch.Tensor], mask: torch.Tensor, modalities: list[str]):
@@ -73,15 +69,26 @@ class ModalityEncoders(nn.Module):
         return enc, logits
 
 
-class ConcatFusion(nn.Module):
+class ConcatFusion(Fusion):
     """Early fusion: concatenate the (optionally encoded) modality vectors.
 
     encoder_dim None feeds the raw features (COGMEN's input: concatenated modalities),
     out_dim = sum D_m; otherwise each modality is encoded to encoder_dim first (out_dim = M * H)
     and unimodal heads are available.
+
+    Args:
+        encoder_dim: size each modality is encoded to before concatenation (null: the raw
+            features, concatenated).
+        dropout: dropout after each modality encoder.
     """
 
-    def __init__(self, dims, num_classes, encoder_dim: int | None = None, dropout: float = 0.0):
+    def __init__(
+        self,
+        dims: dict[str, int],
+        num_classes: int,
+        encoder_dim: int | None = None,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         self.modalities = list(dims)
         self.encoders = (
@@ -98,24 +105,34 @@ class ConcatFusion(nn.Module):
         return FusionOutput(enc.flatten(2), logits)
 
 
-class WeightedFusion(nn.Module):
+class WeightedFusion(Fusion):
     """fused = sum_m w_m * e_m over per-modality encodings e_m [B, T, H].
 
     weighting:
         "mean": equal weights over present modalities.
         "fixed": a constant weight vector (the `fixed_weights` buffer), tuned on dev after
-            training (affectrl.train.tuning); during training weights are drawn from a flat
-            Dirichlet per utterance so the classifier works under any weighting.
+            training (`after_fit`, affectrl.models.tuning); during training weights are drawn
+            from a flat Dirichlet per utterance so the classifier works under any weighting.
         "attention": w = softmax_m(v . tanh(W e_m)), learned by gradient.
         "gated": a gate per modality and dimension, softmax over modalities of a linear map of
             all encodings (a gated multimodal unit for M modalities); reported weights are the
             gates' mean over dimensions.
+
+    Args:
+        hidden: size H of each modality's encoding (and of the fused vector).
+        dropout: dropout after each modality encoder.
     """
 
     WEIGHTINGS = ("mean", "fixed", "attention", "gated")
+    takes_weights = True
 
     def __init__(
-        self, dims, num_classes, hidden: int = 100, dropout: float = 0.0, weighting="mean"
+        self,
+        dims: dict[str, int],
+        num_classes: int,
+        hidden: int = 100,
+        dropout: float = 0.0,
+        weighting: str = "mean",
     ):
         super().__init__()
         if weighting not in self.WEIGHTINGS:
@@ -155,19 +172,18 @@ class WeightedFusion(nn.Module):
             weights = masked_normalise(enc.new_ones(mask.shape), mask)
         return FusionOutput((weights.unsqueeze(-1) * enc).sum(2), logits, weights)
 
+    def after_fit(self, model: nn.Module, fit: FitContext) -> dict[str, Any]:
+        """The "fixed" weighting: its weights set to the simplex grid point best on dev."""
+        if self.weighting != "fixed":
+            return {}
+        dev = fit.splits["dev"].in_order()
+        metric = fit.config["train"]["select_metric"]
+        names = fit.dataset.label_names
+        return {"fixed_weights": tune_fixed_weights(model, self.fixed_weights, dev, names, metric)}
 
-FUSIONS = {
-    "concat": ConcatFusion,
-    "mean": lambda dims, num_classes, **kw: WeightedFusion(
-        dims, num_classes, weighting="mean", **kw
-    ),
-    "fixed": lambda dims, num_classes, **kw: WeightedFusion(
-        dims, num_classes, weighting="fixed", **kw
-    ),
-    "attention": lambda dims, num_classes, **kw: WeightedFusion(
-        dims, num_classes, weighting="attention", **kw
-    ),
-    "gated": lambda dims, num_classes, **kw: WeightedFusion(
-        dims, num_classes, weighting="gated", **kw
-    ),
-}
+
+FUSIONS: Registry = Registry("fusion", default="concat", supplied=("dims", "num_classes"))
+FUSIONS.register("concat", ConcatFusion)
+for _weighting in WeightedFusion.WEIGHTINGS:
+    FUSIONS.register(_weighting, factory(WeightedFusion, weighting=_weighting))
+FUSIONS.register_lazy("agent", "affectrl.agents.fusion.model", "AgentFusion")

@@ -12,19 +12,25 @@ so there are 2 * S^2 relations (the self-loop s == t has direction 1, as in the 
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from abc import ABC, abstractmethod
+from typing import ClassVar, NamedTuple
 
 import torch
-from torch import nn
+
+from ..registry import Registry
+from .parts import Part
 
 
 class GraphEdges(NamedTuple):
     """edge_index int64 [2, E] (row 0 source, row 1 target, node ids into the flat utterances),
-    edge_type int64 [E] in [0, 2 S^2), edge_weight float [E] or None (unweighted)."""
+    edge_type int64 [E] in [0, 2 S^2), edge_weight float [E] or None (unweighted), window
+    int64 [N] or None: for a graph that chooses each target utterance's window, the window it
+    chose (-1: the whole dialogue), for the explain drawings."""
 
     edge_index: torch.Tensor
     edge_type: torch.Tensor
     edge_weight: torch.Tensor | None = None
+    window: torch.Tensor | None = None
 
 
 def num_relations(num_speakers: int) -> int:
@@ -43,11 +49,20 @@ def relation_types(src_speaker, dst_speaker, src_pos, dst_pos, num_speakers: int
     return (src_speaker * num_speakers + dst_speaker) * 2 + direction
 
 
-class ContextGraph(nn.Module):
-    """forward(utterance_mask [B,T], speakers [B,T], nodes [N,H] or None) -> GraphEdges."""
+class ContextGraph(Part, ABC):
+    """forward(utterance_mask [B,T], speakers [B,T], nodes [N,H] or None) -> GraphEdges.
 
-    def forward(self, utterance_mask, speakers, nodes=None) -> GraphEdges:  # pragma: no cover
-        raise NotImplementedError
+    Declared by each graph: `uses_nodes` (class attribute: it reads the utterance vectors, so
+    it is built with their size `node_dim`) and `weighted` (it returns edge weights, so the
+    context model uses weight-aware convolutions). A graph trained by its own objective (the RL
+    policies) returns it from `auxiliary_loss` (affectrl.models.parts).
+    """
+
+    uses_nodes: ClassVar[bool] = False
+    weighted: bool = False
+
+    @abstractmethod
+    def forward(self, utterance_mask, speakers, nodes=None) -> GraphEdges: ...
 
 
 class WindowGraph(ContextGraph):
@@ -55,6 +70,10 @@ class WindowGraph(ContextGraph):
 
     past / future = -1 means the whole dialogue on that side. Built for the whole batch at once
     from a [T, T] band mask (cached per T), without loops over utterances.
+
+    Args:
+        past: earlier utterances each target receives from (-1: all).
+        future: later utterances each target receives from (-1: all).
     """
 
     def __init__(self, num_speakers: int, past: int = 5, future: int = 5):
@@ -94,18 +113,21 @@ class WindowGraph(ContextGraph):
         return GraphEdges(edge_index, edge_type)
 
 
-GRAPHS = {"window": WindowGraph}
+GRAPHS: Registry = Registry(
+    "graph", {"window": WindowGraph}, default="window", supplied=("num_speakers", "node_dim")
+)
+GRAPHS.register_lazy("window_selector", "affectrl.agents.graph.policies", "WindowSelectorGraph")
+GRAPHS.register_lazy("edge_scorer", "affectrl.agents.graph.policies", "EdgeScorerGraph")
 
 
 def build_graph(spec: dict, num_speakers: int, node_dim: int | None = None) -> ContextGraph:
     """A context graph by name from a config section, e.g. {name: window, past: 5, future: 5}.
 
-    Graphs that read the utterance vectors (class attribute `uses_nodes`) also get `node_dim`.
+    Graphs that read the utterance vectors (`ContextGraph.uses_nodes`) also get `node_dim`.
     """
     spec = dict(spec)
-    name = spec.pop("name", "window")
-    if name not in GRAPHS:
-        raise ValueError(f"unknown graph {name!r}; known: {sorted(GRAPHS)}")
-    if getattr(GRAPHS[name], "uses_nodes", False):
+    name = spec.pop("name", GRAPHS.default)
+    graph = GRAPHS[name]  # an unknown name is an error listing the known ones
+    if graph.uses_nodes:
         spec["node_dim"] = node_dim
-    return GRAPHS[name](num_speakers=num_speakers, **spec)
+    return graph(num_speakers=num_speakers, **spec)

@@ -19,6 +19,8 @@ utterance's in-neighbours. Relation types are not used. The ODE is solved by tor
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -26,7 +28,8 @@ from torch_geometric.utils import scatter
 from torchdiffeq import odeint
 
 from .context import CONTEXTS
-from .graph import ContextGraph, build_graph
+from .graph import GRAPHS, ContextGraph, build_graph
+from .parts import ContextModel, Part
 
 
 class MixHopDynamics(nn.Module):
@@ -59,12 +62,20 @@ class MixHopDynamics(nn.Module):
         return out - h + h0
 
 
-class GraphODEContext(nn.Module):
+class GraphODEContext(ContextModel):
     """DGODE-style context model (see module doc). out_dim = 2 * hidden.
 
-    graph: a context graph section (window, or a learned graph: it gets H(0) as its nodes);
-    hops: MixHop orders 1..hops; time: integration horizon; method / steps: the torchdiffeq
-    solver (fixed-step methods use time / steps as step size; adaptive ones ignore steps).
+    Args:
+        hidden: size of the ODE's state H (the graph's nodes).
+        gru_hidden: BiGRU hidden size per direction.
+        dropout: dropout on H(0).
+        hops: MixHop orders 1..hops.
+        time: the integration horizon.
+        steps: solver steps (fixed-step methods use time / steps as step size; adaptive ones
+            ignore it).
+        method: the torchdiffeq solver (e.g. rk4, euler, dopri5).
+        graph: the context graph, chosen by name as in cogmen (window, or a learned graph: it
+            gets H(0) as its nodes).
     """
 
     uses_speakers = True
@@ -80,7 +91,7 @@ class GraphODEContext(nn.Module):
         time: float = 1.0,
         steps: int = 4,
         method: str = "rk4",
-        graph: dict | ContextGraph | None = None,
+        graph: Annotated[dict | None, GRAPHS] | ContextGraph = None,
     ):
         super().__init__()
         if hops < 1 or steps < 1 or not time > 0:
@@ -112,7 +123,10 @@ class GraphODEContext(nn.Module):
         self.dynamics.graph = None  # do not keep the batch alive between forwards
         return torch.cat([h0, h], -1)
 
+    def parts(self) -> list[Part]:
+        return [self.graph]
+
 
 FIXED_STEP = ("euler", "midpoint", "rk4", "explicit_adams", "implicit_adams")
 
-CONTEXTS["dgode"] = GraphODEContext
+CONTEXTS.register("dgode", GraphODEContext)

@@ -3,18 +3,20 @@ evaluation grids and training curricula (protocols), and label-free quality esti
 
 from . import audio, text, video  # noqa: F401  (register the raw-level corruptions)
 from .feature import (
-    FEATURE_KINDS,
     Compose,
     FeatureStats,
     build_feature_corruption,
+    feature_kinds,
+    kind_code,
 )
 from .spec import build, spec_key
 
 __all__ = [
-    "FEATURE_KINDS",
     "Compose",
     "FeatureStats",
     "build",
     "build_feature_corruption",
+    "feature_kinds",
+    "kind_code",
     "spec_key",
 ]

@@ -4,7 +4,7 @@ Every corruption acts on one modality, picks its utterances with a seeded torch.
 seed, same batch -> same corruption), and records per utterance and modality in
 `batch.corruption`:
 
-    kind      int64   [B, T, M]  index into FEATURE_KINDS (0 = clean)
+    kind      int64   [B, T, M]  index into feature_kinds() (0 = clean)
     severity  float32 [B, T, M]  common scale in [0, 1]: noise fraction N/(S+N) for gaussian,
                                  1 for missing / misaligned / substituted, the masked share of
                                  dimensions for dim_mask, 0 where clean
@@ -30,17 +30,27 @@ from ..data.batch import DialogueBatch, collate
 from ..data.types import DialogueDataset
 from ..tensorfile import load_tensors, save_tensors
 from .spec import (
+    CORRUPTIONS,
     build,
     check_finite,
     check_fraction,
     check_modality,
     derive_seed,
     register,
+    snr_severity,
     spec_of,
 )
 
-FEATURE_KINDS = ("clean", "gaussian", "missing", "dim_mask", "misalign", "substitute")
-MISSING = FEATURE_KINDS.index("missing")
+
+def feature_kinds() -> tuple[str, ...]:
+    """What the `kind` codes of a corruption report index: "clean", then the feature-level
+    corruptions in registration order (the registry is the one list of kinds)."""
+    return ("clean", *CORRUPTIONS["feature"])
+
+
+def kind_code(name: str) -> int:
+    """The `kind` code of a corruption in reports (0: clean)."""
+    return feature_kinds().index(name)
 MIN_STD = 1e-8
 
 
@@ -131,7 +141,7 @@ class FeatureCorruption:
 
     @property
     def kind(self) -> int:
-        return FEATURE_KINDS.index(self.name)
+        return kind_code(self.name)
 
     @property
     def value(self) -> float:
@@ -173,7 +183,8 @@ class FeatureCorruption:
         modality_mask = batch.modality_mask.clone()
         modality_mask[..., m] &= ~dropped
         report = _report_of(batch)
-        for where, kind, severity in ((changed, self.kind, self.severity), (dropped, MISSING, 1.0)):
+        lost = kind_code("missing")
+        for where, kind, severity in ((changed, self.kind, self.severity), (dropped, lost, 1.0)):
             report["kind"][..., m][where] = kind
             report["value"][..., m][where] = self.value
             sev = report["severity"][..., m]
@@ -211,7 +222,7 @@ class Gaussian(FeatureCorruption):
 
     @property
     def severity(self) -> float:
-        return 1.0 / (1.0 + 10 ** (self.snr_db / 10))
+        return snr_severity(self.snr_db)
 
     def corrupt(self, x, selected, present, gen):
         if self.stats is None or self.modality not in self.stats.std:

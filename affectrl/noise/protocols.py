@@ -15,8 +15,9 @@ import numpy as np
 
 from ..data.batch import DialogueBatch
 from ..data.types import MODALITIES
+from ..registry import Registry
 from .feature import FeatureStats, build_feature_corruption
-from .spec import derive_seed
+from .spec import CORRUPTIONS, derive_seed, snr_severity
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,6 @@ class EvalGrid:
             )
         return replace(self, cells=cells)
 
-
-def snr_severity(snr_db: float) -> float:
-    """Noise fraction N / (S + N) of an SNR in dB: 0 dB -> 0.5, -20 dB -> 0.99."""
-    return 1.0 / (1.0 + 10 ** (snr_db / 10))
 
 
 SNR_CORRUPTIONS = ("gaussian", "babble")  # whose value is an SNR in dB
@@ -138,12 +135,9 @@ def modality_grid(
 def raw_modalities(corruption: str) -> tuple[str, ...]:
     """The modalities a raw-level corruption name is registered for."""
     from . import audio, text, video  # noqa: F401  (registers the raw corruptions)
-    from .spec import REGISTRY
-
-    cls = REGISTRY.get(("raw", corruption))
-    if cls is None:
+    if corruption not in CORRUPTIONS["raw"]:
         raise ValueError(f"unknown raw-level corruption {corruption!r}")
-    return (cls.MODALITY,)
+    return (CORRUPTIONS["raw"][corruption].MODALITY,)
 
 
 @dataclass(frozen=True)
@@ -168,6 +162,14 @@ class Curriculum:
     snr_low: float = -20.0
     modalities: tuple[str, ...] = ()  # () = every modality of the batch
     kind: str = field(default="curriculum", init=False)
+
+    def __post_init__(self) -> None:
+        unknown = [k for k in self.kinds if k not in CORRUPTIONS["feature"]]
+        if unknown:
+            raise ValueError(
+                f"curriculum {self.name!r}: unknown corruption kinds {unknown}; "
+                f"known: {', '.join(CORRUPTIONS['feature'])}"
+            )
 
     def max_severity(self, progress: float) -> float:
         """s_max at `progress` in [0, 1] (share of training done)."""
@@ -211,12 +213,11 @@ class Curriculum:
         return build_feature_corruption(specs, stats)(batch, seed)
 
 
-PROTOCOLS: dict[str, EvalGrid | Curriculum] = {}
+PROTOCOLS: Registry[EvalGrid | Curriculum] = Registry("noise protocol")
 
 
 def register_protocol(protocol: EvalGrid | Curriculum) -> EvalGrid | Curriculum:
-    PROTOCOLS[protocol.name] = protocol
-    return protocol
+    return PROTOCOLS.register(protocol.name, protocol, description=protocol.description)
 
 
 register_protocol(
@@ -293,9 +294,7 @@ register_protocol(
 
 
 def get_protocol(name: str) -> EvalGrid | Curriculum:
-    if name not in PROTOCOLS:
-        raise ValueError(f"unknown noise protocol {name!r}; known: {', '.join(PROTOCOLS)}")
-    return PROTOCOLS[name]
+    return PROTOCOLS[name]  # an unknown name: "unknown noise protocol ...; known: ..."
 
 
 def get_grid(name: str) -> EvalGrid:

@@ -20,11 +20,14 @@ from typing import Any
 import numpy as np
 
 from ..data.types import MODALITIES
+from ..registry import Registry
 
 LEVELS = ("feature", "raw")
 
-# (level, name) -> corruption class; filled by the @register decorator of each module.
-REGISTRY: dict[tuple[str, str], type] = {}
+# level -> name -> corruption class; filled by the @register decorator of each module.
+CORRUPTIONS: dict[str, Registry[type]] = {
+    level: Registry(f"{level}-level corruption") for level in LEVELS
+}
 
 
 def register(level: str, name: str):
@@ -33,14 +36,20 @@ def register(level: str, name: str):
     def wrap(cls: type) -> type:
         cls.name = name
         cls.level = level
-        REGISTRY[(level, name)] = cls
-        return cls
+        return CORRUPTIONS[level].register(name, cls)
 
     return wrap
 
 
 def known_names(level: str) -> list[str]:
-    return sorted(name for (lvl, name) in REGISTRY if lvl == level)
+    return sorted(CORRUPTIONS[level])
+
+
+def snr_severity(snr_db):
+    """Noise fraction N / (S + N) of an SNR in dB (0 dB -> 0.5, -20 dB -> 0.99): the one
+    SNR -> severity formula of the grids, the corruption reports and the quality estimates.
+    A float or a tensor of SNRs."""
+    return 1.0 / (1.0 + 10 ** (snr_db / 10))
 
 
 def check_modality(modality: str, allowed: tuple[str, ...] = MODALITIES) -> None:
@@ -99,11 +108,11 @@ def build(spec: Mapping[str, Any], **context: Any) -> Any:
         raise ValueError(f"unknown corruption level {level!r} in {dict(spec)}; expected {LEVELS}")
     if name is None:
         raise ValueError(f"corruption spec {dict(spec)} has no 'name'")
-    cls = REGISTRY.get((level, name))
-    if cls is None:
+    if name not in CORRUPTIONS[level]:
         raise ValueError(
             f"unknown {level}-level corruption {name!r}; known: {', '.join(known_names(level))}"
         )
+    cls = CORRUPTIONS[level][name]
     accepted = {f.name for f in dataclasses.fields(cls) if f.init and f.metadata.get("spec", True)}
     unknown = set(params) - accepted
     if unknown:

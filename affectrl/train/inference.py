@@ -228,7 +228,6 @@ class TrainedModel:
     def load(cls, run_dir: str | Path, device: str | None = None) -> TrainedModel:
         """A finished seed folder (runs/<name>/seed-<k>, or runs/<name> with one seed).
         device: auto | cpu | cuda[:N] (default: auto)."""
-        from ..agents.fusion.stage import restore_agent
         from ..models import build_model
         from .checkpoint import load_weights
         from .run_folder import WEIGHTS, read_config
@@ -243,7 +242,8 @@ class TrainedModel:
         model = build_model(config["model"], dims, len(inputs.label_names), inputs.num_speakers)
         model = model.to(target)  # first: the agent's quality estimator follows the model
         model.load_state_dict(load_weights(run_dir / WEIGHTS)[0])
-        restore_agent(model, run_dir)
+        for part in model.parts():  # e.g. a trained fusion agent decides again
+            part.restore(run_dir)
         std = run_dir / STANDARDIZER_FILE
         transform = Standardizer.load(std) if std.is_file() else _identity
         return cls(run_dir, config, model.eval(), inputs, transform, target)

@@ -19,9 +19,7 @@ Folder layout (runs/<name>/seed-<k>/):
 from __future__ import annotations
 
 import copy
-import difflib
 import json
-import math
 import os
 import random
 import time
@@ -35,186 +33,34 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from .. import agents  # noqa: F401  (registers the agent fusion and the learned graphs)
-from ..agents.fusion.stage import (
-    AGENT_DEFAULTS,
-    check_agent_settings,
-    restore_agent,
-    run_agent_stage,
-    wants_agent_stage,
-)
-from ..config import merge, reads_as_number
-from ..device import check_device_name, module_device, resolve_device
+from ..config import merge
+from ..device import resolve_device
 from ..eval.metrics import classification_metrics
+from ..eval.predict import evaluate, predict
 from ..io import atomic_write, folder_lock, write_json
 from ..models import build_model
+from ..models.parts import FitContext
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
-from .cv import check_cv
-from .data import STANDARDIZE, Batches, dataset_for, modalities_for, require_labels, standardizer
+from .data import Batches, dataset_for, modalities_for, require_labels, standardizer
 from .finite import check_loss, check_split_loss
 from .inference import ModelInputs, prediction_table, save_run_inputs, write_predictions
 from .run_folder import CONFIG, METRICS, PREDICTIONS, WEIGHTS
-from .tuning import tune_fixed_weights
+from .settings import SELECT_METRICS, Settings, defaults
 
-DEFAULTS: dict[str, Any] = {
-    "features": {},
-    "modalities": None,
-    "standardize": False,
-    "noise": {"protocol": None},
-    "model": {
-        "fusion": {"name": "concat"},
-        "context": {"name": "none"},
-        "classifier": {"hidden": 100, "dropout": 0.5},
-        "unimodal_loss_weight": 0.0,
-    },
-    "train": {
-        "epochs": 55,
-        "batch_size": 32,
-        "lr": 1.0e-4,
-        "weight_decay": 1.0e-8,
-        "scheduler": "plateau",
-        "select_metric": "weighted_f1",
-        "select": "dev",
-        "grad_clip": None,
-        "threads": 1,
-        "eval_test_every_epoch": True,
-        "cv": None,
-        "device": "auto",  # auto | cpu | cuda | cuda:N (affectrl.device)
-    },
-}
-SELECT_METRICS = ("accuracy", "weighted_f1", "macro_f1")
-# The settings each closed part of a config may hold: a key outside these is a typo that would
-# otherwise train silently with the default. (Component options, e.g. model.fusion.hidden, are
-# checked against the component's constructor when the model is built.)
-KNOWN_KEYS: dict[str, tuple[str, ...]] = {
-    "": (*DEFAULTS, "name", "dataset", "agent", "seed"),
-    "train": tuple(DEFAULTS["train"]),
-    "model": tuple(DEFAULTS["model"]),
-    "model.classifier": tuple(DEFAULTS["model"]["classifier"]),
-    "noise": tuple(DEFAULTS["noise"]),
-    "agent": tuple(AGENT_DEFAULTS),
-}
+DEFAULTS: dict[str, Any] = defaults()  # the typed settings' defaults (affectrl.train.settings)
 
 
 def resolve_config(config: dict, seed: int) -> dict:
-    """Defaults under the user's config, plus the seed; checks the names it can check early."""
+    """Defaults under the user's config, plus the seed; every setting checked (an unknown key,
+    a wrong type, a value out of range, an unknown part or part option is an error naming it)
+    before anything is built or trained."""
     resolved = merge(DEFAULTS, config)
-    if "dataset" not in resolved:
-        raise ValueError("config has no `dataset:` (e.g. dataset: mosi)")
     for section, default in DEFAULTS.items():
-        if isinstance(default, dict):
-            if resolved[section] is None:  # `noise: null` in a config: the default (no noise)
-                resolved[section] = copy.deepcopy(default)
-            elif not isinstance(resolved[section], dict):
-                raise ValueError(
-                    f"config section `{section}:` must be a mapping (or null for the "
-                    f"defaults); got {resolved[section]!r}"
-                )
-    _check_known_keys(resolved)
-    _check_types(resolved)
-    _check_train_section(resolved["train"])
-    check_cv(resolved["train"]["cv"])
-    check_agent_settings(resolved)
-    if resolved["standardize"] not in STANDARDIZE:
-        raise ValueError(
-            f"standardize must be one of {STANDARDIZE}, got {resolved['standardize']!r}"
-        )
-    if resolved["train"]["select_metric"] not in SELECT_METRICS:
-        raise ValueError(f"train.select_metric must be one of {SELECT_METRICS}")
-    if resolved["train"]["select"] not in ("dev", "last"):
-        raise ValueError(
-            "train.select must be `dev` (best dev select_metric) or `last` (last epoch)"
-        )
+        if isinstance(default, dict) and resolved[section] is None:
+            resolved[section] = copy.deepcopy(default)  # `noise: null`: the default (no noise)
+    Settings.parse(resolved)
     resolved["seed"] = int(seed)
     return resolved
-
-
-def _check_known_keys(config: dict) -> None:
-    """Every key of the closed sections (`KNOWN_KEYS`) is one the toolkit reads."""
-    for section, known in KNOWN_KEYS.items():
-        part = config
-        for key in filter(None, section.split(".")):
-            part = part.get(key) if isinstance(part, dict) else None
-        if not isinstance(part, dict):
-            continue
-        for key in part:
-            if key not in known:
-                where = f"{section}.{key}" if section else str(key)
-                close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f"; did you mean `{close[0]}`?" if close else ""
-                raise ValueError(
-                    f"unknown config setting `{where}`{hint} (known in "
-                    f"{'`' + section + ':`' if section else 'the top level'}: {', '.join(known)})"
-                )
-
-
-# beyond these a value is a typo (lr=1e4 for 1e-4), not a plan; huge ones crash torch
-LIMITS = {
-    "epochs": 100_000,
-    "batch_size": 1_000_000,
-    "threads": 256,
-    "lr": 1e3,
-    "weight_decay": 1e3,
-}
-
-
-def _check_train_section(train: dict) -> None:
-    """Types and ranges of the numeric `train:` settings (an override like train.epochs=abc
-    is a config error, not a crash mid-run; lr=.inf or grad_clip=-1 would wreck the run)."""
-    rules = {
-        "epochs": (int, 1),
-        "batch_size": (int, 1),
-        "threads": (int, 1),
-        "lr": ((int, float), 0),
-        "weight_decay": ((int, float), 0),
-    }
-    for key, (kind, low) in rules.items():
-        value = train[key]
-        if isinstance(value, bool) or not isinstance(value, kind) or not value >= low:
-            what = "an integer" if kind is int else "a number"
-            hint = " (YAML reads 1e-4 as text: write 1.0e-4)" if reads_as_number(value) else ""
-            raise ValueError(f"train.{key} must be {what} >= {low}, got {value!r}{hint}")
-        if not value <= LIMITS[key]:
-            raise ValueError(f"train.{key} must be at most {LIMITS[key]} (a typo?), got {value!r}")
-    clip = train["grad_clip"]
-    if clip is not None and (
-        isinstance(clip, bool)
-        or not isinstance(clip, (int, float))
-        or not math.isfinite(clip)
-        or clip <= 0
-    ):
-        raise ValueError(
-            f"train.grad_clip must be a finite number > 0 (the largest gradient norm) or null "
-            f"(no clipping), got {clip!r}"
-        )
-    if train["scheduler"] not in ("plateau", "none", None):
-        raise ValueError(f"train.scheduler must be `plateau` or `none`, got {train['scheduler']!r}")
-    check_device_name(train["device"])
-
-
-def _check_types(config: dict) -> None:
-    """Settings that hold a list or a mapping: a string there (`modalities: text`) would be
-    read character by character."""
-    modalities = config["modalities"]
-    if modalities is not None and (
-        not isinstance(modalities, list)
-        or not all(isinstance(m, str) for m in modalities)
-        or len(set(modalities)) != len(modalities)
-    ):
-        raise ValueError(
-            f"`modalities:` must be a list of distinct modality names, e.g. [text] or "
-            f"[text, audio] (or null for all), got {modalities!r}"
-        )
-    features = config["features"]
-    if not isinstance(features, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in features.items()
-    ):
-        raise ValueError(
-            f"`features:` must map modalities to encoder names, e.g. {{text: minilm}}, "
-            f"got {features!r}"
-        )
-    if not isinstance(config["dataset"], str):
-        raise ValueError(f"`dataset:` must be a name such as mosi, got {config['dataset']!r}")
 
 
 def seed_everything(seed: int, threads: int, device: torch.device | None = None) -> None:
@@ -252,29 +98,6 @@ def parameter_groups(model: torch.nn.Module) -> list[dict]:
             groups.append({"params": params, "lr": float(rate)})
     rest = [p for p in model.parameters() if id(p) not in seen]
     return [{"params": rest}, *groups]
-
-
-def predict(model: torch.nn.Module, batches: list) -> tuple[np.ndarray, np.ndarray, float]:
-    """-> gold [N], predicted [N] over labelled utterances, and the summed mean batch loss
-    (batches are moved to the model's device)."""
-    model.eval()
-    device = module_device(model)
-    golds, preds, loss = [], [], 0.0
-    with torch.inference_mode():
-        for batch in batches:
-            batch = batch.to(device)
-            out = model(batch)
-            loss += float(model.loss(out, batch))
-            labels = batch.labels[batch.utterance_mask]
-            keep = labels >= 0
-            golds.append(labels[keep])
-            preds.append(out.logits.argmax(-1)[keep])
-    return torch.cat(golds).cpu().numpy(), torch.cat(preds).cpu().numpy(), loss
-
-
-def evaluate(model, batches, label_names) -> tuple[dict, float]:
-    gold, pred, loss = predict(model, batches)
-    return classification_metrics(gold, pred, label_names), loss
 
 
 def _short(metrics: dict) -> dict[str, float]:
@@ -320,7 +143,6 @@ class Run:
         seed_everything(cfg["seed"], cfg["train"]["threads"], self.device)
         ds = dataset_for(cfg, str(self.device))
         modalities = modalities_for(cfg, ds)
-        check_agent_settings(cfg, modalities)
         dims = {m: ds.feature_dims()[m] for m in modalities}
         # built on the CPU, then moved: the same seed gives the same initial weights anywhere
         model = build_model(cfg["model"], dims, ds.num_classes, ds.num_speakers).to(self.device)
@@ -337,22 +159,34 @@ class Run:
             self.corrupt = lambda batch, progress, step: curriculum.corrupt(
                 batch, progress, cfg["seed"] * 1_000_003 + step, stats
             )
-        if self.done:  # a finished agent run decides with its trained policy
-            restore_agent(model, self.run_dir)
+        if self.done:  # e.g. a finished agent run decides with its trained policy
+            for part in model.parts():
+                part.restore(self.run_dir)
         return ds, model, splits
 
     def train(self, on_epoch_end: Callable[[int], None] | None = None) -> dict:
-        """Train (or continue) to the configured epochs; returns the final metrics dict. The run
-        folder is locked meanwhile: a second writer fails at once (`FolderInUseError`)."""
-        with folder_lock(self.run_dir):
-            return self._train(on_epoch_end)
+        """Train (or continue) to the configured epochs; returns the final metrics dict.
 
-    def _train(self, on_epoch_end: Callable[[int], None] | None) -> dict:
-        self._check_config()
+        The folder is created only once the model is built and its parts have checked the run
+        (`before_fit`): a config error that needs the data to show (a modality the dataset
+        lacks, a grid that does not fit the run's modalities) leaves no run folder behind. The
+        folder is then locked while training: a second writer fails at once
+        (`FolderInUseError`)."""
+        if self.run_dir.is_dir():  # a folder of another config's run is refused up front
+            self._check_config()
         if self.done:
             return json.loads(self.metrics_path.read_text())
-        cfg, tcfg = self.config, self.config["train"]
         ds, model, splits = self.build()
+        for part in model.parts():
+            part.before_fit(
+                model, FitContext(self.config, ds, splits, self.run_dir, None, self.progress)
+            )
+        with folder_lock(self.run_dir):  # creates the folder
+            self._check_config()
+            return self._fit(ds, model, splits, on_epoch_end)
+
+    def _fit(self, ds, model, splits, on_epoch_end: Callable[[int], None] | None) -> dict:
+        cfg, tcfg = self.config, self.config["train"]
         optimizer = torch.optim.Adam(
             parameter_groups(model), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"]
         )
@@ -460,14 +294,10 @@ class Run:
     def _finish(self, ds, model, state, splits, writer) -> dict:
         model.load_state_dict(load_weights(self.best_path)[0])
         dev_batches, test_batches = splits["dev"].in_order(), splits["test"].in_order()
-        fixed = tune_fixed_weights(
-            model, dev_batches, ds.label_names, self.config["train"]["select_metric"]
-        )
-        agent = None
-        if wants_agent_stage(self.config, model):
-            agent = run_agent_stage(
-                model, ds, splits["train"], self.config, self.run_dir, writer, self.progress
-            )
+        fit = FitContext(self.config, ds, splits, self.run_dir, writer, self.progress)
+        recorded: dict[str, Any] = {}  # what the parts' after-fit hooks report
+        for part in model.parts():
+            recorded |= part.after_fit(model, fit)
         results: dict[str, Any] = {}
         predictions: dict[str, Any] = {}
         tables = []
@@ -498,10 +328,7 @@ class Run:
                 "device": str(self.device),
             }
         )
-        if fixed is not None:
-            results["fixed_weights"] = fixed
-        if agent is not None:
-            results["agent"] = agent
+        results.update(recorded)
         save_weights(self.run_dir / WEIGHTS, model.state_dict(), {"config": self.config})
         write_json(self.run_dir / PREDICTIONS, predictions)
         write_predictions(pd.concat(tables, ignore_index=True), self.run_dir / "predictions.csv")

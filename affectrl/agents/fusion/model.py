@@ -26,15 +26,20 @@ any weighting, and `fixed_weights` at evaluation.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from itertools import combinations
+from pathlib import Path
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from ...data.batch import IGNORE_INDEX, DialogueBatch
 from ...device import module_device
-from ...models.fusion import FUSIONS, FusionOutput, WeightedFusion, masked_normalise
+from ...models.fusion import FusionOutput, WeightedFusion, masked_normalise
+from ...models.parts import FitContext
 from .policy import DirichletPolicy
+from .settings import AgentTrainConfig
 
 STATE_CLIP = 10.0
 SIGNALS = ("fast", "full", "confidence")
@@ -73,6 +78,21 @@ class AgentFusion(WeightedFusion):
     weights (`DirichletPolicy`): the Dirichlet mean alone cannot go below
     1 / sum(alpha) on a modality that is pure noise. `prior` is what the decision re-weights
     (`from_decision`): "fixed" (default) the dev-tuned fixed weights, "uniform" nothing.
+
+    Hooks (affectrl.models.parts): after the warm-up, `after_fit` tunes the fixed weights on
+    dev and, with `agent.train: true`, runs the RL stage (affectrl.agents.fusion.stage);
+    `restore` makes a finished run's agent decide again with its saved quality estimator.
+
+    Args:
+        hidden: size H of each modality's encoding (and of the fused vector).
+        dropout: dropout after each modality encoder.
+        signals: the state's reliability signals: `fast` (missing flag, head entropy,
+            label-free degradation), `full` (the eight quality channels), `confidence`
+            (missing flag and head entropy only).
+        decider_hidden: hidden size of the policy and gate MLPs.
+        drop: give the policy a keep/drop decision per modality besides its weights.
+        prior: what the decision re-weights: `fixed` (the dev-tuned fixed weights) or
+            `uniform` (nothing: the decision is the weighting).
     """
 
     def __init__(
@@ -81,10 +101,10 @@ class AgentFusion(WeightedFusion):
         num_classes: int,
         hidden: int = 100,
         dropout: float = 0.0,
-        signals: str = "fast",
+        signals: Literal["fast", "full", "confidence"] = "fast",
         decider_hidden: int = 64,
         drop: bool = False,
-        prior: str = "fixed",
+        prior: Literal["fixed", "uniform"] = "fixed",
     ):
         if len(dims) < 2:
             raise ValueError(f"the fusion agent weighs two or more modalities; got {list(dims)}")
@@ -107,6 +127,41 @@ class AgentFusion(WeightedFusion):
         if mode not in MODES:
             raise ValueError(f"unknown fusion agent mode {mode!r}; known: {MODES}")
         self.mode = mode
+
+    def after_fit(self, model: nn.Module, fit: FitContext) -> dict[str, Any]:
+        """The dev-tuned fixed weights (the warm-up's "fixed" fusion), then, with
+        `agent.train: true`, the RL stage; the agent decides from then on."""
+        out = super().after_fit(model, fit)
+        settings = AgentTrainConfig.parse(fit.config.get("agent"), "agent")
+        if settings.train:
+            from .stage import run_agent_stage
+
+            settings = replace(settings, seed=int(fit.config["seed"]))
+            features = fit.config.get("features") or {}
+            extracted = {m: e for m, e in features.items() if e != "shipped"}
+            out["agent"] = run_agent_stage(
+                model,
+                fit.dataset,
+                fit.splits["train"],
+                settings,
+                fit.run_dir,
+                fit.writer,
+                fit.progress,
+                extracted,
+            )
+        return out
+
+    def before_fit(self, model: nn.Module, fit: FitContext) -> None:
+        """The RL stage's grid and curriculum fit the run's modalities (before any training)."""
+        from .stage import check_agent_modalities
+
+        settings = AgentTrainConfig.parse(fit.config.get("agent"), "agent")
+        check_agent_modalities(settings, fit.splits["train"].modalities)
+
+    def restore(self, run_dir: Path) -> None:
+        from .stage import restore_agent
+
+        restore_agent(self, run_dir)
 
     def use_quality(self, quality) -> None:
         """The fitted `QualityEstimator` whose signals the state reads (moved to this fusion's
@@ -259,5 +314,3 @@ def _feature_batch(features, mask: torch.Tensor, modalities: tuple[str, ...]) ->
         dialogue_ids=[],
     )
 
-
-FUSIONS["agent"] = AgentFusion

@@ -15,32 +15,26 @@ from dataclasses import dataclass
 
 import torch
 
+from ...settings import Section, setting
 from .policy import DirichletPolicy
 
 
 @dataclass
-class PPOConfig:
-    """Hyper-parameters of the clipped PPO update.
+class PPOConfig(Section):
+    """Hyper-parameters of the clipped PPO update."""
 
-    Attributes:
-        lr: Adam learning rate.
-        clip: ratio clip range epsilon.
-        epochs: optimisation passes over each rollout.
-        minibatch: decisions per minibatch.
-        entropy_coef: entropy bonus weight.
-        value_coef: value loss weight.
-        max_grad_norm: gradient clipping norm.
-        target_kl: stop the passes over a rollout early when approx KL exceeds this (None: never).
-    """
+    TITLE = "the clipped PPO update of the fusion agent's policy"
 
-    lr: float = 3e-4
-    clip: float = 0.2
-    epochs: int = 4
-    minibatch: int = 256
-    entropy_coef: float = 1e-3
-    value_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    target_kl: float | None = 0.05
+    lr: float = setting(3e-4, "Adam learning rate", min=0)
+    clip: float = setting(0.2, "ratio clip range epsilon", min=0)
+    epochs: int = setting(4, "optimisation passes over each rollout", min=1)
+    minibatch: int = setting(256, "decisions per minibatch", min=1)
+    entropy_coef: float = setting(1e-3, "entropy bonus weight")
+    value_coef: float = setting(0.5, "value loss weight", min=0)
+    max_grad_norm: float = setting(0.5, "gradient clipping norm", min=0)
+    target_kl: float | None = setting(
+        0.05, "stop the passes over a rollout early above this approx KL (null: never)", min=0
+    )
 
 
 @dataclass

@@ -40,8 +40,8 @@ from torch import nn
 
 from ...data.batch import DialogueBatch, collate
 from ...data.types import DialogueDataset
-from ...noise.feature import FEATURE_KINDS, FeatureStats, Missing, Substitute
-from ...noise.spec import derive_seed
+from ...noise.feature import FeatureStats, Missing, Substitute, kind_code
+from ...noise.spec import derive_seed, snr_severity
 from ...tensorfile import load_tensors, save_tensors
 
 QUALITY_CHANNELS = (
@@ -132,7 +132,7 @@ class MismatchDetector(nn.Module):
                     other = others[k // 2 % len(others)]
                     noisy = Missing(other, fraction=0.5)(noisy, derive_seed(seed, m, k, "miss"))
                 keep = present_mask(noisy)[..., i]
-                target = noisy.corruption["kind"][..., i] == FEATURE_KINDS.index("substitute")
+                target = noisy.corruption["kind"][..., i] == kind_code("substitute")
                 data.append((self.inputs(noisy, stats)[keep], target[keep].float()))
         with torch.random.fork_rng():
             torch.manual_seed(seed)
@@ -301,7 +301,7 @@ class QualityEstimator:
             given = ~torch.isnan(raw_snr_db)
             snr = raw_snr_db.nan_to_num(0.0).clamp(-SNR_CLIP_DB, SNR_CLIP_DB)
             q[..., ch["snr_db_est"]] = torch.where(given, snr, q[..., ch["snr_db_est"]])
-            deg = 1 / (1 + 10 ** (snr / 10))
+            deg = snr_severity(snr)
             q[..., ch["degradation"]] = torch.where(given, deg, q[..., ch["degradation"]])
         if head_probs:
             self._head_channels(q, batch, head_probs, present, ch)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import torch
 from tqdm import trange
@@ -37,36 +37,8 @@ from ...models.erc import ERCModel, ModelOutput
 from ...noise.feature import FeatureStats
 from ...noise.protocols import get_curriculum
 from .model import AgentFusion
-from .ppo import PPOConfig, Rollout, act, ppo_update
-
-
-@dataclass
-class RewardConfig:
-    """Weights of the reward terms (see the module docstring)."""
-
-    alpha: float = 1.0
-    beta: float = 0.1
-    gamma: float = 0.1
-
-
-@dataclass
-class AgentTrainConfig:
-    """iterations: PPO (or gate) updates, one batch of `batch_size` dialogues each;
-    curriculum: noise curriculum name (None: clean batches); samples: decisions drawn per
-    utterance and update (K > 1: the advantage of a draw is its reward minus the mean reward of
-    the K - 1 other draws for the same utterance, a leave-one-out baseline that removes how hard
-    the utterance is from the learning signal; 1: reward minus the critic's value)."""
-
-    iterations: int = 300
-    batch_size: int = 16
-    samples: int = 1
-    curriculum: str | None = "curriculum-standard"
-    seed: int = 0
-    gate_lr: float = 1e-3
-    joint_iterations: int = 50
-    joint_lr: float = 1e-4
-    ppo: PPOConfig = field(default_factory=PPOConfig)
-    reward: RewardConfig = field(default_factory=RewardConfig)
+from .ppo import Rollout, act, ppo_update
+from .settings import AgentTrainConfig, RewardConfig
 
 
 def class_weights(batches: list[DialogueBatch], num_classes: int) -> torch.Tensor:

@@ -19,7 +19,7 @@ from ...models.graph import ContextGraph, GraphEdges
 
 def model_graph(model: torch.nn.Module) -> ContextGraph:
     """The (first) context graph inside a model."""
-    graphs = [m for m in model.modules() if isinstance(m, ContextGraph)]
+    graphs = [p for p in model.parts() if isinstance(p, ContextGraph)]
     if not graphs:
         raise ValueError("the model has no context graph to explain")
     return graphs[0]
@@ -43,19 +43,17 @@ def collect_graphs(model: torch.nn.Module, batches) -> list[dict]:
                 logits = model(batch.to(device)).logits.cpu()
                 (mask, speakers, *_), edges = seen[-1]
                 edges = GraphEdges(*(t.cpu() if t is not None else None for t in edges))
-                out.extend(_per_dialogue(graph, batch, mask.cpu(), speakers.cpu(), edges, logits))
+                out.extend(_per_dialogue(batch, mask.cpu(), speakers.cpu(), edges, logits))
     finally:
         hook.remove()
     return out
 
 
-def _per_dialogue(graph, batch, mask, speakers, edges: GraphEdges, logits) -> list[dict]:
+def _per_dialogue(batch, mask, speakers, edges: GraphEdges, logits) -> list[dict]:
     b, pos = mask.nonzero(as_tuple=True)
     src, dst = edges.edge_index
     weight = edges.edge_weight if edges.edge_weight is not None else torch.ones(src.shape[0])
     distance = (pos[src] - pos[dst]).abs()
-    windows = getattr(graph, "last_windows", None)
-    choices = getattr(graph, "windows", None)
     labels = batch.labels[mask]
     pred = logits.argmax(-1)
     result = []
@@ -63,8 +61,8 @@ def _per_dialogue(graph, batch, mask, speakers, edges: GraphEdges, logits) -> li
         nodes = (b == i).nonzero().squeeze(1)
         first, length = int(nodes[0]), len(nodes)
         on = b[dst] == i
-        if windows is not None:
-            window = np.array([choices[int(a)] for a in windows[nodes]])
+        if edges.window is not None:  # the graph chose each target's window
+            window = edges.window[nodes].numpy()
         else:
             window = np.zeros(length, dtype=np.int64)
             np.maximum.at(window, (dst[on] - first).numpy(), distance[on].numpy())

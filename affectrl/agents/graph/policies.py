@@ -51,13 +51,14 @@ utterance vectors, so the policy gradient never reaches the encoder.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch_geometric.utils import scatter
 
-from ...models.graph import GRAPHS, ContextGraph, GraphEdges, WindowGraph
+from ...models.graph import ContextGraph, GraphEdges, WindowGraph
 
 WHOLE = -1
 PPO_LR = 1.0e-3  # the PPO optimizer's rate when the graph sets no policy_lr
@@ -134,6 +135,20 @@ class PolicyGraph(ContextGraph):
 
     Subclasses call `record(log_prob, sparsity, entropy, replay, credit)` in training forward and
     start it with `ppo_update()`.
+
+    Args:
+        sparsity_weight: reward weight of the graph's sparsity (the share of the whole-dialogue
+            graph's edges left out).
+        entropy_weight: weight of the policy's entropy bonus.
+        pg_weight: weight of the policy-gradient loss.
+        baseline_momentum: momentum of the moving-average reward baseline.
+        normalize_advantage: divide the advantages by their batch std.
+        algorithm: `reinforce` (the loss added to the model's) or `ppo` (clipped-surrogate
+            steps on the last batch's rollout, with the graph's own optimizer).
+        ppo_epochs: PPO steps per rollout.
+        ppo_clip: PPO's ratio clip range.
+        policy_lr: learning rate of the policy's parameters (null: the run's train.lr; for
+            PPO, 1e-3).
     """
 
     ALGORITHMS = ("reinforce", "ppo")
@@ -145,7 +160,7 @@ class PolicyGraph(ContextGraph):
         pg_weight: float = 1.0,
         baseline_momentum: float = 0.9,
         normalize_advantage: bool = True,
-        algorithm: str = "reinforce",
+        algorithm: Literal["reinforce", "ppo"] = "reinforce",
         ppo_epochs: int = 4,
         ppo_clip: float = 0.2,
         policy_lr: float | None = None,
@@ -265,13 +280,20 @@ class WindowSelectorGraph(PolicyGraph):
     State per utterance (all detached): its vector [H], the dialogue summary (mean and max of the
     dialogue's vectors, 2H, fixed size whatever the length), relative position t / (T - 1),
     log(1 + t), log(1 + T), speaker change from t - 1 (1 for the first utterance).
-    Training samples windows; evaluation takes the most probable. `last_windows` holds the
-    chosen window index per flat node after each forward (for plots).
+    Training samples windows; evaluation takes the most probable. The returned edges carry the
+    chosen window per target utterance (`GraphEdges.window`, for the explain drawings).
 
     credit: ``utterance`` (default) rewards each window choice with its own target's gold
     log-likelihood and in-edge sparsity; ``dialogue`` gives every choice of a dialogue the
     dialogue's weighted F1 (issue #6's version: one noisy number for ~50 choices, see
     docs/GRAPH_AGENT.md on why it collapsed to one window).
+
+    Args:
+        windows: the windows to choose from, each on both sides of the target (-1: the whole
+            dialogue).
+        hidden: hidden size of the policy MLP.
+        credit: `utterance` (each choice rewarded on its own target) or `dialogue` (on the
+            dialogue's weighted F1).
     """
 
     uses_nodes = True
@@ -283,7 +305,7 @@ class WindowSelectorGraph(PolicyGraph):
         node_dim: int,
         windows: tuple[int, ...] = (3, 5, 7, WHOLE),
         hidden: int = 64,
-        credit: str = "utterance",
+        credit: Literal["utterance", "dialogue"] = "utterance",
         **policy,
     ):
         if credit not in self.CREDITS:
@@ -293,7 +315,6 @@ class WindowSelectorGraph(PolicyGraph):
         self.credit = credit
         self.full = WindowGraph(num_speakers, WHOLE, WHOLE)
         self.policy = _mlp(3 * node_dim + 4, hidden, len(self.windows))
-        self.last_windows: torch.Tensor | None = None
 
     def state(self, utterance_mask, speakers, nodes) -> torch.Tensor:
         b, pos, length, spk = flat_layout(utterance_mask, speakers)
@@ -314,7 +335,6 @@ class WindowSelectorGraph(PolicyGraph):
         state = self.state(utterance_mask, speakers, nodes)
         dist = torch.distributions.Categorical(logits=self.policy(state))
         action = dist.sample() if self.training else dist.probs.argmax(-1)
-        self.last_windows = action.detach()
         edges = self.full(utterance_mask, speakers)
         b, pos, length, _ = flat_layout(utterance_mask, speakers)
         src, dst = edges.edge_index
@@ -344,7 +364,8 @@ class WindowSelectorGraph(PolicyGraph):
                 replay,
                 self.credit,
             )
-        return GraphEdges(edges.edge_index[:, keep], edges.edge_type[keep])
+        kept_edges = edges.edge_index[:, keep]
+        return GraphEdges(kept_edges, edges.edge_type[keep], window=window.detach())
 
 
 class EdgeScorerGraph(PolicyGraph):
@@ -354,6 +375,17 @@ class EdgeScorerGraph(PolicyGraph):
     similarity, |s - t| / max_range, direction (s < t) and same speaker. Self-loops are always
     kept with weight 1. budget: None (Bernoulli per edge) or the fraction f of the
     `budget_window` graph's edges each dialogue keeps (a top-k choice).
+
+    Args:
+        mode: `soft` (every candidate, weighted by its probability; gradient only), `rl_hard`
+            (sampled, unweighted; RL), `rl_soft` (sampled, weighted; both).
+        max_range: candidate edges join utterances at most this far apart.
+        proj: size of the projected utterance vectors the scorer reads.
+        hidden: hidden size of the scorer MLP.
+        init_prob: the untrained scorer's edge probability (its output bias).
+        budget: edges kept per dialogue as a fraction of the `budget_window` graph's (null: a
+            Bernoulli choice per edge).
+        budget_window: the fixed window whose edge count the budget is a fraction of.
     """
 
     uses_nodes = True
@@ -363,7 +395,7 @@ class EdgeScorerGraph(PolicyGraph):
         self,
         num_speakers: int,
         node_dim: int,
-        mode: str = "rl_soft",
+        mode: Literal["soft", "rl_hard", "rl_soft"] = "rl_soft",
         max_range: int = 10,
         proj: int = 32,
         hidden: int = 64,
@@ -482,5 +514,3 @@ class EdgeScorerGraph(PolicyGraph):
         penalty, self._penalty = self._penalty, None
         return logits.new_zeros(()) if penalty is None else self.sparsity_weight * penalty
 
-
-GRAPHS.update({"window_selector": WindowSelectorGraph, "edge_scorer": EdgeScorerGraph})

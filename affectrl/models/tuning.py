@@ -7,7 +7,7 @@ import itertools
 import torch
 
 from ..eval.metrics import classification_metrics
-from ..models.fusion import WeightedFusion
+from ..eval.predict import predict
 
 
 def simplex_grid(num_modalities: int, steps: int = 10) -> list[tuple[float, ...]]:
@@ -19,22 +19,17 @@ def simplex_grid(num_modalities: int, steps: int = 10) -> list[tuple[float, ...]
     ]
 
 
-def tune_fixed_weights(model, dev_batches, label_names, metric: str) -> list[float] | None:
-    """For a model with a "fixed" WeightedFusion, set its weights to the best grid point on dev.
-
-    Returns the chosen weights, or None when the model has no fixed-weights fusion.
-    """
-    from .trainer import predict
-
-    fusion = getattr(model, "fusion", None)
-    if not isinstance(fusion, WeightedFusion) or fusion.weighting != "fixed":
-        return None
+def tune_fixed_weights(
+    model, fixed_weights: torch.Tensor, dev_batches, label_names, metric: str
+) -> list[float]:
+    """Set `fixed_weights` [M] (the fixed-weights fusion's buffer, in `model`) to the grid point
+    best on dev by `metric`; returns it."""
     best, best_score = None, None
-    for weights in simplex_grid(len(fusion.fixed_weights)):
-        fusion.fixed_weights.copy_(torch.tensor(weights))
+    for weights in simplex_grid(len(fixed_weights)):
+        fixed_weights.copy_(torch.tensor(weights))
         gold, pred, _ = predict(model, dev_batches)
         score = classification_metrics(gold, pred, label_names)[metric]
         if best_score is None or score > best_score:
             best, best_score = weights, score
-    fusion.fixed_weights.copy_(torch.tensor(best))
+    fixed_weights.copy_(torch.tensor(best))
     return list(best)
