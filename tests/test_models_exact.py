@@ -52,3 +52,38 @@ def test_attention_with_dropout_equals_scaled_dot_product_attention():
         results.append((real, grad, torch.rand(3)))
     for expected, got in zip(*results, strict=True):
         assert torch.equal(expected, got)
+
+
+def test_fast_dropout_keeps_the_distribution_and_is_seeded_by_torch():
+    from affectrl.models.dropout import fast_dropout
+
+    x = torch.ones(200_000, requires_grad=True)
+    for p in (0.5, 0.3):
+        torch.manual_seed(1)
+        out = fast_dropout(x, p)
+        kept = out != 0
+        assert abs(float(kept.float().mean()) - (1 - p)) < 0.01
+        assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / (1 - p)))
+        (grad,) = torch.autograd.grad(out.sum(), x)
+        assert torch.equal(grad, out.detach())  # d out / d x = mask / (1 - p)
+        torch.manual_seed(1)
+        assert torch.equal(fast_dropout(x, p), out)
+    assert torch.equal(fast_dropout(x, 0.5, training=False), x)
+
+
+def test_fast_cogmen_is_close_to_the_exact_one():
+    from affectrl.models.context import COGMENContext
+    from affectrl.models.layers import GroupedRGCNConv
+
+    torch.manual_seed(0)
+    exact, fast = COGMENContext(24, num_speakers=2), COGMENContext(24, num_speakers=2, fast=True)
+    fast.load_state_dict(exact.state_dict())
+    assert isinstance(fast.rgcn, GroupedRGCNConv)
+    x = torch.randn(3, 6, 24)
+    mask = torch.arange(6) < torch.tensor([6, 4, 2]).unsqueeze(1)
+    speakers = torch.randint(0, 2, (3, 6))
+    with torch.no_grad():
+        a = exact.eval()(x, mask, speakers)
+        b = fast.eval()(x, mask, speakers)
+    assert b.dtype == torch.float32
+    assert (a - b).abs().max() < 0.05 * a.abs().max()  # bfloat16 products: ~3 digits

@@ -16,7 +16,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torch_geometric.nn import RGCNConv, TransformerConv
 
 from ..registry import Registry
-from .dropout import dropout
+from .dropout import dropout, fast_dropout
 from .graph import GRAPHS, ContextGraph, build_graph, num_relations
 from .layers import GroupedRGCNConv, WeightedRGCNConv
 from .parts import ContextModel, Part
@@ -61,14 +61,15 @@ class BiLSTMContext(ContextModel):
 
 
 def packed_encoder_layer(
-    layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor
+    layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor, drop=dropout
 ) -> torch.Tensor:
     """One post-norm nn.TransformerEncoderLayer (ReLU) on the real positions only.
 
     x: [N, D] real positions of a padded [B, T] batch whose bool mask [B, T] selects them.
     Equals `layer(padded, src_key_padding_mask=~mask)[mask]`, but the projections and the
     feed-forward (most of the FLOPs) run on N rows instead of B * T; only the attention scores
-    use the padded layout. Uses the layer's own parameters.
+    use the padded layout. Uses the layer's own parameters; `drop(x, p, training)` is the
+    dropout (default: `dropout`, PyTorch's own masks).
     """
     attn = layer.self_attn
     heads, dim = attn.num_heads, x.shape[-1]
@@ -77,20 +78,21 @@ def packed_encoder_layer(
     b, t = mask.shape
     q, k, v = qkv.view(b, t, 3, heads, dim // heads).permute(2, 0, 3, 1, 4)
     p = attn.dropout if layer.training else 0.0
-    out = attention(q, k, v, mask[:, None, None, :], p)
+    out = attention(q, k, v, mask[:, None, None, :], p, drop)
     out = attn.out_proj(out.transpose(1, 2).reshape(b, t, dim)[mask])
-    x = layer.norm1(x + dropout(out, layer.dropout1.p, layer.training))
-    hidden = dropout(layer.activation(layer.linear1(x)), layer.dropout.p, layer.training)
-    return layer.norm2(x + dropout(layer.linear2(hidden), layer.dropout2.p, layer.training))
+    x = layer.norm1(x + drop(out, layer.dropout1.p, layer.training))
+    hidden = drop(layer.activation(layer.linear1(x)), layer.dropout.p, layer.training)
+    return layer.norm2(x + drop(layer.linear2(hidden), layer.dropout2.p, layer.training))
 
 
-def attention(q, k, v, mask: torch.Tensor, dropout_p: float = 0.0) -> torch.Tensor:
+def attention(q, k, v, mask: torch.Tensor, dropout_p: float = 0.0, drop=dropout) -> torch.Tensor:
     """`F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)`, bit for bit.
 
     q, k, v: [B, H, T, E]; mask: bool, broadcastable to [B, H, T, T], True where attended.
     With dropout, PyTorch's CPU attention runs its composite "math" kernel; this is the same
     composite with the faster exact `dropout` (the attention weights' mask is most of the masks
-    drawn per epoch). Without dropout it is the library call.
+    drawn per epoch). Without dropout it is the library call. `drop`: as in
+    `packed_encoder_layer`.
     """
     if not dropout_p or q.device.type != "cpu":
         return nn.functional.scaled_dot_product_attention(
@@ -98,8 +100,10 @@ def attention(q, k, v, mask: torch.Tensor, dropout_p: float = 0.0) -> torch.Tens
         )
     scale = math.sqrt(1.0 / math.sqrt(q.shape[-1]))  # applied to q and k, as the library does
     bias = torch.zeros(mask.shape, dtype=q.dtype).masked_fill(~mask, -math.inf)
-    weights = torch._safe_softmax(torch.matmul(q * scale, k.transpose(-2, -1) * scale) + bias, -1)
-    return torch.matmul(dropout(weights, dropout_p), v)
+    # no row is masked out entirely (each dialogue has an utterance), so the library's
+    # _safe_softmax equals the plain softmax, which skips its check for such rows
+    weights = torch.softmax(torch.matmul(q * scale, k.transpose(-2, -1) * scale) + bias, -1)
+    return torch.matmul(drop(weights, dropout_p), v)
 
 
 def cogmen_num_heads(dim: int) -> int:
@@ -122,6 +126,13 @@ class COGMENContext(ContextModel):
     3. RGCNConv(hidden, hidden, 2 S^2) then TransformerConv(hidden, hidden, heads, concat) ->
        BatchNorm -> LeakyReLU. out_dim = hidden * heads (+ hidden with concat_gin_gout).
 
+    `fast: true` trades bit-for-bit reproduction of the default for speed: the transformer
+    encoder (about 95% of the training time on IEMOCAP) does its matrix products in bfloat16
+    with float32 accumulation (CPU autocast; Intel AMX / AVX-512 BF16), normalisations and the
+    residual stream stay float32, its dropout masks come from `fast_dropout`, and the RGCN is
+    `GroupedRGCNConv` whatever the number of relations. Off by default; docs/PERFORMANCE.md
+    has its measured speed and accuracy.
+
     Args:
         hidden: size of the utterance vectors after the transformer (the graph's nodes).
         seq_layers: transformer encoder layers over each dialogue.
@@ -132,6 +143,8 @@ class COGMENContext(ContextModel):
         concat_gin_gout: concatenate the graph's input vectors to its output.
         graph: the context graph, chosen by name (`model.context.graph.name`, default window
             5/5; see the graphs below).
+        fast: bfloat16 transformer, cheaper dropout masks, grouped RGCN (faster, not
+            bit-identical to the default; see above).
     """
 
     uses_speakers = True
@@ -147,8 +160,10 @@ class COGMENContext(ContextModel):
         gnn_heads: int = 1,
         concat_gin_gout: bool = False,
         graph: Annotated[dict | None, GRAPHS] | ContextGraph = None,
+        fast: bool = False,
     ):
         super().__init__()
+        self.fast = bool(fast)
         layer = nn.TransformerEncoderLayer(
             d_model=in_dim, nhead=cogmen_num_heads(in_dim), dropout=dropout, batch_first=True
         )
@@ -167,7 +182,7 @@ class COGMENContext(ContextModel):
         # once (docs/PERFORMANCE.md); up to GROUPED_RGCN_ABOVE relations the first two are kept,
         # so that results stay bit for bit what they were.
         self.weighted = self.graph.weighted
-        if relations > GROUPED_RGCN_ABOVE:
+        if relations > GROUPED_RGCN_ABOVE or self.fast:
             conv = GroupedRGCNConv
         else:
             conv = WeightedRGCNConv if self.weighted else RGCNConv
@@ -180,13 +195,15 @@ class COGMENContext(ContextModel):
         self.out_dim = hidden * gnn_heads + (hidden if concat_gin_gout else 0)
 
     def encode(self, x: torch.Tensor, utterance_mask: torch.Tensor) -> torch.Tensor:
-        """Transformer over each dialogue -> [N, in_dim] for the real utterances."""
-        if not self.mask_padding:  # the official behaviour: padded positions are attended to
-            return self.transformer(x)[utterance_mask]
-        h = x[utterance_mask]
-        for layer in self.transformer.layers:
-            h = packed_encoder_layer(layer, h, utterance_mask)
-        return h
+        """Transformer over each dialogue -> [N, in_dim] (float32) for the real utterances."""
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.fast):
+            if not self.mask_padding:  # the official behaviour: padding is attended to
+                return self.transformer(x)[utterance_mask].float()
+            h = x[utterance_mask]
+            drop = fast_dropout if self.fast else dropout
+            for layer in self.transformer.layers:
+                h = packed_encoder_layer(layer, h, utterance_mask, drop)
+        return h.float()
 
     def forward(self, x, utterance_mask, speakers):
         nodes = self.project(self.encode(x, utterance_mask))
