@@ -62,6 +62,22 @@ def test_whole_dialogue_window():
     assert max(k for *_, k in edges) < 18
 
 
+def test_same_speaker_relations_do_not_grow_with_the_speakers():
+    # speakers A B C: same speaker or not x direction, 4 types for any number of speakers
+    graph = WindowGraph(9, past=1, future=1, relations="same_speaker")
+    assert graph.num_relations == num_relations(9, "same_speaker") == 4
+    edges = _edges(graph, [[True] * 3], [[0, 1, 2]])
+    assert edges == [(0, 0, 3), (0, 1, 0), (1, 0, 1), (1, 1, 3), (1, 2, 0), (2, 1, 1), (2, 2, 3)]
+    assert WindowGraph(9).num_relations == 162  # COGMEN's: 2 * 9^2
+
+
+def test_unknown_relations_is_an_error():
+    import pytest
+
+    with pytest.raises(ValueError, match="same_speaker"):
+        WindowGraph(2, relations="pairs")
+
+
 def test_speaker_out_of_range_is_an_error():
     import pytest
 

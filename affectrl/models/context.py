@@ -122,7 +122,8 @@ class COGMENContext(ContextModel):
        With mask_padding (default) padded positions are masked out of attention and the layers
        run on the real utterances only (`packed_encoder_layer`); the official code attends to
        padding (mask_padding=False reproduces that; see docs/COGMEN.md).
-    2. A context graph over the utterances (default: window 5/5, 2 S^2 speaker/direction relations).
+    2. A context graph over the utterances (default: window 5/5, 2 S^2 speaker/direction
+       relations; `graph: {relations: same_speaker}` for 4 whatever the number of speakers).
     3. RGCNConv(hidden, hidden, 2 S^2) then TransformerConv(hidden, hidden, heads, concat) ->
        BatchNorm -> LeakyReLU. out_dim = hidden * heads (+ hidden with concat_gin_gout).
 
@@ -175,7 +176,7 @@ class COGMENContext(ContextModel):
             if isinstance(graph, ContextGraph)
             else build_graph(graph or {}, num_speakers, node_dim=hidden)
         )
-        relations = num_relations(num_speakers)
+        relations = getattr(self.graph, "num_relations", num_relations(num_speakers))
         # a graph with edge weights (learned soft edges) needs convolutions that take them.
         # All three are the same function with the same parameters: RGCNConv loops over the
         # relations (slow for MELD's 162), GroupedRGCNConv transforms each relation's averages

@@ -5,15 +5,20 @@ order of `DialogueBatch.flat` (dialogue by dialogue, utterance by utterance). CO
 window is `WindowGraph`; a learned edge chooser (the RL graph agent of issue #6) implements the
 same `ContextGraph` interface and may also return `edge_weight`.
 
-Relation types follow COGMEN: for an edge source s -> target t in a dialogue with speakers spk,
-    relation = (spk[s] * S + spk[t]) * 2 + direction,   direction = 0 if s < t else 1,
-so there are 2 * S^2 relations (the self-loop s == t has direction 1, as in the official code).
+Relation types (`relations:`) follow COGMEN by default: for an edge source s -> target t in a
+dialogue with speakers spk,
+    "cogmen":        relation = (spk[s] * S + spk[t]) * 2 + direction,   2 * S^2 relations,
+    "same_speaker":  relation = (spk[s] == spk[t]) * 2 + direction,      4 relations,
+with direction = 0 if s < t else 1 (the self-loop s == t has direction 1, as in the official
+code). COGMEN's grows with the number of speakers S: with MELD's per-dialogue numbering (up to
+9 speakers) it is 162 relations, most of them rare; "same_speaker" keeps what is shared across
+dialogues (whether the speaker is the same one, and the direction) at any S.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, NamedTuple
+from typing import ClassVar, Literal, NamedTuple
 
 import torch
 
@@ -33,8 +38,11 @@ class GraphEdges(NamedTuple):
     window: torch.Tensor | None = None
 
 
-def num_relations(num_speakers: int) -> int:
-    return 2 * num_speakers**2
+RELATIONS = ("cogmen", "same_speaker")
+
+
+def num_relations(num_speakers: int, relations: str = "cogmen") -> int:
+    return 2 * num_speakers**2 if relations == "cogmen" else 4
 
 
 def flat_node_ids(utterance_mask: torch.Tensor) -> torch.Tensor:
@@ -43,10 +51,14 @@ def flat_node_ids(utterance_mask: torch.Tensor) -> torch.Tensor:
     return ids.masked_fill(~utterance_mask, -1)
 
 
-def relation_types(src_speaker, dst_speaker, src_pos, dst_pos, num_speakers: int) -> torch.Tensor:
-    """COGMEN's relation index for edges given speaker indices and utterance positions."""
+def relation_types(
+    src_speaker, dst_speaker, src_pos, dst_pos, num_speakers: int, relations: str = "cogmen"
+) -> torch.Tensor:
+    """The relation index of edges given speaker indices and utterance positions (module doc)."""
     direction = (src_pos >= dst_pos).long()
-    return (src_speaker * num_speakers + dst_speaker) * 2 + direction
+    if relations == "cogmen":
+        return (src_speaker * num_speakers + dst_speaker) * 2 + direction
+    return (src_speaker == dst_speaker).long() * 2 + direction
 
 
 class ContextGraph(Part, ABC):
@@ -68,21 +80,34 @@ class ContextGraph(Part, ABC):
 class WindowGraph(ContextGraph):
     """COGMEN's fixed window: target t receives from every s with t - past <= s <= t + future.
 
-    past / future = -1 means the whole dialogue on that side. Built for the whole batch at once
-    from a [T, T] band mask (cached per T), without loops over utterances.
+    past / future = -1 means the whole dialogue on that side; `relations` names the relation
+    types (module doc; `num_relations` says how many). Built for the whole batch at once from a
+    [T, T] band mask (cached per T), without loops over utterances.
 
     Args:
         past: earlier utterances each target receives from (-1: all).
         future: later utterances each target receives from (-1: all).
+        relations: relation types: cogmen (2 S^2 speaker pairs x direction, COGMEN's own) or
+            same_speaker (same speaker or not x direction: 4 at any number of speakers).
     """
 
-    def __init__(self, num_speakers: int, past: int = 5, future: int = 5):
+    def __init__(
+        self,
+        num_speakers: int,
+        past: int = 5,
+        future: int = 5,
+        relations: Literal[RELATIONS] = "cogmen",
+    ):
         super().__init__()
         if past < -1 or future < -1:
             raise ValueError(
                 f"window sizes must be >= 0 or -1 (whole dialogue), got {past}/{future}"
             )
+        if relations not in RELATIONS:
+            raise ValueError(f"unknown relations {relations!r}; known: {RELATIONS}")
         self.num_speakers, self.past, self.future = num_speakers, past, future
+        self.relations = relations
+        self.num_relations = num_relations(num_speakers, relations)
         self._bands: dict[int, torch.Tensor] = {}
 
     def band(self, length: int) -> torch.Tensor:
@@ -105,7 +130,9 @@ class WindowGraph(ContextGraph):
         b, s, t = pairs.nonzero(as_tuple=True)
         ids = flat_node_ids(utterance_mask)
         edge_index = torch.stack([ids[b, s], ids[b, t]])
-        edge_type = relation_types(speakers[b, s], speakers[b, t], s, t, self.num_speakers)
+        edge_type = relation_types(
+            speakers[b, s], speakers[b, t], s, t, self.num_speakers, self.relations
+        )
         if speakers.numel() and int(speakers.max()) >= self.num_speakers:
             raise ValueError(
                 f"speaker index {int(speakers.max())} >= num_speakers {self.num_speakers}"
