@@ -1,7 +1,7 @@
 """Speed benchmark: training and inference time of COGMEN and the agents, beside a reference loop.
 
     python benchmarks/speed.py [--epochs 3] [--parts rss iemocap6 meld7 graph_agent fusion_agent]
-        [--runs-dir runs/speed] [--threads 1]
+        [--variants exact fast] [--runs-dir runs/speed] [--threads 1]
 
 Every figure is measured in this one process next to the *reference loop*: COGMEN trained the
 way the official code does it (github.com/Exploration-Lab/COGMEN), written here with PyTorch
@@ -12,6 +12,11 @@ ours, one reference epoch (train + dev and test evaluation, IEMOCAP-6) runs, so 
 machine load; `*_speedup` is reference time / our time (median over the epoch pairs), a figure
 that moves much less with load than seconds do. `reference_ratio` is that speed-up for
 IEMOCAP-6 COGMEN, training plus evaluation.
+
+Variants: `exact` is each config as it is (bit-identical to the toolkit's earlier results);
+`fast` adds `model.context.fast=true` (bfloat16 encoder, cheaper dropout masks, grouped RGCN;
+not bit-identical; docs/PERFORMANCE.md). Keys of the fast variant carry `fast_`. The fusion
+agent has no COGMEN context and runs as `exact` only.
 
 Parts:
   rss           peak RSS of `affectrl train` on IEMOCAP-6 COGMEN (2 epochs, a child process)
@@ -33,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -55,6 +59,7 @@ from affectrl.train.run_folder import load_run  # noqa: E402
 from affectrl.train.trainer import predict  # noqa: E402
 
 PARTS = ("rss", "iemocap6", "meld7", "graph_agent", "fusion_agent")
+VARIANTS = {"exact": [], "fast": ["model.context.fast=true"]}
 CONFIGS = {
     "iemocap6": "configs/iemocap6_text_cogmen.yaml",
     "meld7": "configs/meld7_text_cogmen.yaml",
@@ -134,7 +139,6 @@ class ReferenceLoop:
         self.batches = {s: b.in_order() for s, b in splits.items()}  # collated once
         self.model = ReferenceCOGMEN(ds.feature_dims()["text"], ds.num_speakers, ds.num_classes)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-4, weight_decay=1e-8)
-        self.test_utterances = sum(int(b.lengths.sum()) for b in self.batches["test"])
         self.whole_test = collate(list(ds.dialogues("test")), ["text"], ds.speaker_vocab())
 
     def _loss(self, batch):
@@ -169,8 +173,8 @@ class ReferenceLoop:
             "epoch_cpu_s": train.cpu + evaluation.cpu,
         }
 
-    def inference_seconds(self) -> float:
-        """Wall seconds to predict the whole test split as one batch (no denormal flushing)."""
+    def inference(self) -> Timer:
+        """Time predicting the whole test split as one batch (no denormal flushing)."""
         torch.set_flush_denormal(False)
         try:
             self.model.eval()
@@ -178,7 +182,7 @@ class ReferenceLoop:
                 self.model(self.whole_test).argmax(-1)
         finally:
             torch.set_flush_denormal(True)
-        return t.wall
+        return t
 
 
 # ---------------------------------------------------------------- our runs
@@ -190,14 +194,19 @@ def median(values) -> float | None:
 
 
 def train_beside_reference(
-    config_path: str, epochs: int, root: Path, reference: ReferenceLoop, threads: int
+    config_path: str,
+    overrides: list[str],
+    epochs: int,
+    run_dir: Path,
+    reference: ReferenceLoop,
+    threads: int,
 ) -> dict:
     """Train `epochs` epochs of a config as a `Run`, one reference epoch after each; per-epoch
     figures are medians over the epochs after the first (warm-up), speed-ups per epoch pair."""
     config = apply_overrides(
-        load_config(config_path), [f"train.epochs={epochs}", f"train.threads={threads}"]
+        load_config(config_path),
+        [*overrides, f"train.epochs={epochs}", f"train.threads={threads}"],
     )
-    run_dir = root / Path(config_path).stem / "seed-1"
     shutil.rmtree(run_dir, ignore_errors=True)
     refs: list[dict] = []
     with Timer() as whole:
@@ -227,49 +236,60 @@ def train_beside_reference(
     return out
 
 
-def utterances_per_second(model, batches, repeats: int) -> float:
-    """Median over `repeats` of (utterances / wall seconds) of `predict` over the batches."""
-    utterances = sum(int(b.lengths.sum()) for b in batches)
-    rates = []
-    for _ in range(repeats):
-        with Timer() as t:
-            predict(model, batches)
-        rates.append(utterances / t.wall)
-    return statistics.median(rates)
+def timed_predictions(model, batches) -> Timer:
+    with Timer() as t:
+        predict(model, batches)
+    return t
 
 
-def inference(run_dir: str, reference: ReferenceLoop | None, repeats: int = 5) -> dict:
+def inference(run_dir: str, reference: ReferenceLoop | None, repeats: int = 7) -> dict:
     """utterances/s over the run's test split: the whole split as one batch, and batches of 32
-    dialogues (the run's batches), each beside the reference model's whole-split time."""
+    dialogues (the run's batches); the whole split alternates with the reference model's, so
+    both see the same load. Per setting: the median and the best (least disturbed) of the
+    repeats in wall time, and the median in process CPU time."""
     run = load_run(run_dir)
     test = run.splits["test"]
-    whole = [collate(test.dialogues, test.modalities, test.speaker_vocab)]
-    whole = [test.transform(b) for b in whole]
+    whole = [test.transform(collate(test.dialogues, test.modalities, test.speaker_vocab))]
     utterances = int(whole[0].lengths.sum())
+    timings: dict[str, list[Timer]] = {"whole_split": [], "batches_of_32": [], "reference": []}
     predict(run.model, whole)  # warm-up
-    out = {
-        "test_utterances": utterances,
-        "whole_split_utt_per_s": utterances_per_second(run.model, whole, repeats),
-        "batches_of_32_utt_per_s": utterances_per_second(run.model, test.in_order(), repeats),
-    }
     if reference is not None:
-        reference.inference_seconds()  # warm-up
-        ref = median(reference.inference_seconds() for _ in range(repeats))
-        out["reference_whole_split_utt_per_s"] = reference.test_utterances / ref
-        out["whole_split_speedup"] = out["whole_split_utt_per_s"] * ref / reference.test_utterances
+        reference.inference()
+    for _ in range(repeats):
+        timings["whole_split"].append(timed_predictions(run.model, whole))
+        timings["batches_of_32"].append(timed_predictions(run.model, test.in_order()))
+        if reference is not None:
+            timings["reference"].append(reference.inference())
+    out: dict = {"test_utterances": utterances, "repeats": repeats}
+    for name, times in timings.items():
+        if not times:
+            continue
+        prefix = "reference_whole_split" if name == "reference" else name
+        out[f"{prefix}_utt_per_s"] = utterances / median(t.wall for t in times)
+        out[f"{prefix}_best_utt_per_s"] = utterances / min(t.wall for t in times)
+        out[f"{prefix}_utt_per_cpu_s"] = utterances / median(t.cpu for t in times)
+    if reference is not None:
+        out["whole_split_speedup"] = median(
+            r.wall / t.wall
+            for r, t in zip(timings["reference"], timings["whole_split"], strict=True)
+        )
     return out
 
 
-def peak_rss_gb(root: Path, threads: int) -> float:
+def peak_rss_gb(root: Path, overrides: list[str], threads: int) -> float:
     """Max RSS (GB) of `affectrl train` on IEMOCAP-6 COGMEN, 2 epochs, in a child process."""
+    name = "rss_" + ("fast" if overrides else "exact")
     cmd = [
         sys.executable, "-m", "affectrl", "train", "--config", CONFIGS["iemocap6"],
-        "train.epochs=2", f"train.threads={threads}", "--runs-dir", str(root),
-        "--name", "rss", "--seeds", "1", "--quiet",
+        *overrides, "train.epochs=2", f"train.threads={threads}", "--runs-dir", str(root),
+        "--name", name, "--seeds", "1", "--quiet",
     ]  # fmt: skip
-    shutil.rmtree(root / "rss", ignore_errors=True)
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6
+    shutil.rmtree(root / name, ignore_errors=True)
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)  # this child's own peak (ru_maxrss, KB)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed")
+    return usage.ru_maxrss / 1e6
 
 
 def main() -> int:
@@ -278,6 +298,7 @@ def main() -> int:
     )
     parser.add_argument("--epochs", type=int, default=3, help="epochs per model (default 3)")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--runs-dir", default="runs/speed", help="run folders (default runs/speed)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args()
@@ -290,48 +311,76 @@ def main() -> int:
         (root / "speed.json").write_text(json.dumps(results, indent=1))
         print(f"{key}: {json.dumps(value)}", flush=True)
 
-    if "rss" in args.parts:  # first: the only child process, so RUSAGE_CHILDREN is its own
-        record("peak_rss_gb", peak_rss_gb(root, args.threads))
+    prefixes = {v: "" if v == "exact" else f"{v}_" for v in args.variants}
+    if "rss" in args.parts:
+        for variant, prefix in prefixes.items():
+            record(f"{prefix}peak_rss_gb", peak_rss_gb(root, VARIANTS[variant], args.threads))
     torch.set_num_threads(args.threads)
     reference = ReferenceLoop(root)
     for part in ("iemocap6", "meld7", "graph_agent", "fusion_agent"):
         if part not in args.parts:
             continue
-        train = train_beside_reference(CONFIGS[part], args.epochs, root, reference, args.threads)
-        record(part, train)
-        if part in ("iemocap6", "graph_agent", "fusion_agent"):
-            ref = reference if part != "fusion_agent" else None
-            record(f"{part}_inference", inference(train["run_dir"], ref))
+        for variant, prefix in prefixes.items():
+            if part == "fusion_agent" and variant != "exact":
+                continue
+            run_dir = root / f"{Path(CONFIGS[part]).stem}_{variant}" / "seed-1"
+            train = train_beside_reference(
+                CONFIGS[part], VARIANTS[variant], args.epochs, run_dir, reference, args.threads
+            )
+            record(f"{prefix}{part}", train)
+            if part != "meld7":
+                ref = reference if part != "fusion_agent" else None
+                record(f"{prefix}{part}_inference", inference(train["run_dir"], ref))
     results["loadavg_end"] = loadavg()
 
     def get(part, key):
         return results.get(part, {}).get(key)
 
-    summary = {
-        "iemocap6_train_s_per_epoch": get("iemocap6", "train_s"),
-        "iemocap6_epoch_with_eval_s": get("iemocap6", "epoch_s"),
-        "meld7_train_s_per_epoch": get("meld7", "train_s"),
-        "meld7_epoch_with_eval_s": get("meld7", "epoch_s"),
-        "graph_agent_train_s_per_epoch": get("graph_agent", "train_s"),
+    summary: dict = {}
+    for prefix in ("", "fast_"):
+        summary |= {
+            f"{prefix}iemocap6_train_s_per_epoch": get(f"{prefix}iemocap6", "train_s"),
+            f"{prefix}iemocap6_epoch_with_eval_s": get(f"{prefix}iemocap6", "epoch_s"),
+            f"{prefix}meld7_train_s_per_epoch": get(f"{prefix}meld7", "train_s"),
+            f"{prefix}meld7_epoch_with_eval_s": get(f"{prefix}meld7", "epoch_s"),
+            f"{prefix}graph_agent_train_s_per_epoch": get(f"{prefix}graph_agent", "train_s"),
+            f"{prefix}infer_utt_per_s_cogmen": get(
+                f"{prefix}iemocap6_inference", "whole_split_utt_per_s"
+            ),
+            f"{prefix}infer_utt_per_cpu_s_cogmen": get(
+                f"{prefix}iemocap6_inference", "whole_split_utt_per_cpu_s"
+            ),
+            f"{prefix}infer_utt_per_s_cogmen_batches32": get(
+                f"{prefix}iemocap6_inference", "batches_of_32_utt_per_s"
+            ),
+            f"{prefix}infer_utt_per_s_graph_agent": get(
+                f"{prefix}graph_agent_inference", "whole_split_utt_per_s"
+            ),
+            f"{prefix}infer_utt_per_cpu_s_graph_agent": get(
+                f"{prefix}graph_agent_inference", "whole_split_utt_per_cpu_s"
+            ),
+            f"{prefix}infer_utt_per_s_graph_agent_batches32": get(
+                f"{prefix}graph_agent_inference", "batches_of_32_utt_per_s"
+            ),
+            f"{prefix}peak_rss_gb": results.get(f"{prefix}peak_rss_gb"),
+            f"{prefix}reference_ratio": get(f"{prefix}iemocap6", "epoch_s_speedup"),
+            f"{prefix}reference_train_ratio": get(f"{prefix}iemocap6", "train_s_speedup"),
+            f"{prefix}meld7_train_speedup_vs_reference": get(f"{prefix}meld7", "train_s_speedup"),
+            f"{prefix}graph_agent_train_speedup_vs_reference": get(
+                f"{prefix}graph_agent", "train_s_speedup"
+            ),
+            f"{prefix}cogmen_inference_speedup_vs_reference": get(
+                f"{prefix}iemocap6_inference", "whole_split_speedup"
+            ),
+            f"{prefix}iemocap6_train_cpu_s_per_epoch": get(f"{prefix}iemocap6", "train_cpu_s"),
+            f"{prefix}iemocap6_epoch_with_eval_cpu_s": get(f"{prefix}iemocap6", "epoch_cpu_s"),
+            f"{prefix}meld7_train_cpu_s_per_epoch": get(f"{prefix}meld7", "train_cpu_s"),
+        }
+    summary |= {
         "fusion_agent_train_s_per_epoch": get("fusion_agent", "train_s"),
         "fusion_agent_run_s": get("fusion_agent", "run_wall_s"),
-        "infer_utt_per_s_cogmen": get("iemocap6_inference", "whole_split_utt_per_s"),
-        "infer_utt_per_s_cogmen_batches32": get("iemocap6_inference", "batches_of_32_utt_per_s"),
-        "infer_utt_per_s_graph_agent": get("graph_agent_inference", "whole_split_utt_per_s"),
-        "infer_utt_per_s_graph_agent_batches32": get(
-            "graph_agent_inference", "batches_of_32_utt_per_s"
-        ),
         "infer_utt_per_s_fusion_agent": get("fusion_agent_inference", "whole_split_utt_per_s"),
-        "peak_rss_gb": results.get("peak_rss_gb"),
-        "reference_ratio": get("iemocap6", "epoch_s_speedup"),
-        "reference_train_ratio": get("iemocap6", "train_s_speedup"),
         "reference_epoch_with_eval_s": get("iemocap6", "reference_epoch_s"),
-        "meld7_train_speedup_vs_reference": get("meld7", "train_s_speedup"),
-        "graph_agent_train_speedup_vs_reference": get("graph_agent", "train_s_speedup"),
-        "cogmen_inference_speedup_vs_reference": get("iemocap6_inference", "whole_split_speedup"),
-        "iemocap6_train_cpu_s_per_epoch": get("iemocap6", "train_cpu_s"),
-        "iemocap6_epoch_with_eval_cpu_s": get("iemocap6", "epoch_cpu_s"),
-        "meld7_train_cpu_s_per_epoch": get("meld7", "train_cpu_s"),
         "threads": args.threads,
         "loadavg_start": results["loadavg_start"],
         "loadavg_end": results["loadavg_end"],
