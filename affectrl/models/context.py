@@ -145,7 +145,7 @@ class COGMENContext(ContextModel):
         graph: the context graph, chosen by name (`model.context.graph.name`, default window
             5/5; see the graphs below).
         fast: bfloat16 transformer, cheaper dropout masks, grouped RGCN (faster, not
-            bit-identical to the default; see above).
+            bit-identical to the default; docs/PERFORMANCE.md).
     """
 
     uses_speakers = True
