@@ -262,11 +262,10 @@ def pareto_plot(dataset: str, per: dict, path: Path) -> None:
                 )
             )
             ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    for m in per:
-        if m in windows or m in budgets:
-            continue
+    others = [m for m in per if m not in windows and m not in budgets]
+    for m, marker in zip(others, "^vD<>PX*hp" * 3, strict=False):
         x, y, sx, sy = point(m)
-        ax.errorbar([x], [y], xerr=[sx], yerr=[sy], fmt="^", capsize=3, label=m)
+        ax.errorbar([x], [y], xerr=[sx], yerr=[sy], fmt=marker, capsize=3, label=m)
     ax.set_xlabel("edges per utterance (test dialogues, self-loops included)")
     ax.set_ylabel("test weighted F1 (%)")
     seeds = sorted({len(r) for r in per.values()})
@@ -274,7 +273,7 @@ def pareto_plot(dataset: str, per: dict, path: Path) -> None:
         f"{dataset}: F1 against graph size (mean ± std over {'/'.join(map(str, seeds))} seeds)"
     )
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

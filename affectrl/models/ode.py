@@ -7,7 +7,7 @@ learned mixture of the graph's 1..K-hop propagations) drives a graph ODE whose s
 dynamics (as in CGNN, Xhonneux et al. 2020), which is what keeps long propagation from
 over-smoothing:
 
-    H(0)  = Linear(BiGRU over each dialogue) -> hidden            [N, hidden]
+    H(0)  = LayerNorm(Linear(BiGRU(LayerNorm(x)))) -> hidden       [N, hidden]
     dH/dt = sum_k softmax(alpha)_k (A^k H) W_k  -  H  +  H(0)
     out   = [H(0), H(time)]                                        [N, 2 * hidden]
 
@@ -98,8 +98,11 @@ class GraphODEContext(ContextModel):
             raise ValueError(
                 f"dgode needs hops >= 1, steps >= 1, time > 0; got {hops}, {steps}, {time}"
             )
+        # the norms put sentence embeddings (per-dimension scale ~0.05 for MiniLM) and the GRU's
+        # output on a unit scale: without them the model barely moved in 10 epochs at lr 1e-4
+        self.input_norm = nn.LayerNorm(in_dim)
         self.gru = nn.GRU(in_dim, gru_hidden, batch_first=True, bidirectional=True)
-        self.project = nn.Linear(2 * gru_hidden, hidden)
+        self.project = nn.Sequential(nn.Linear(2 * gru_hidden, hidden), nn.LayerNorm(hidden))
         self.dropout = nn.Dropout(dropout)
         self.graph = (
             graph
@@ -112,7 +115,9 @@ class GraphODEContext(ContextModel):
 
     def forward(self, x, utterance_mask, speakers):
         lengths = utterance_mask.sum(1).cpu()
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(
+            self.input_norm(x), lengths, batch_first=True, enforce_sorted=False
+        )
         seq, _ = pad_packed_sequence(self.gru(packed)[0], batch_first=True, total_length=x.shape[1])
         h0 = self.dropout(self.project(seq[utterance_mask]))
         edges = self.graph(utterance_mask, speakers, h0)
