@@ -2,7 +2,7 @@
 adjacency and a DGODE-style graph ODE.
 
     python benchmarks/graph_agent.py [--seeds 10] [--datasets iemocap6 meld7 mosi]
-        [--methods cogmen soft_adjacency rl_window rl_soft ppo dgode ...] [--budgets 0.5 0.75 1]
+        [--methods cogmen soft_adjacency rl_soft ppo dgode ...] [--budgets 0.5 0.75 1]
         [--pareto] [--epochs N]
 
 Every (dataset, seed, method) is one resumable run in RUNS_DIR/<dataset>_<method>/seed-<k>/
@@ -330,8 +330,9 @@ def main() -> None:
     parser.add_argument(
         "--methods",
         nargs="+",
-        default=["cogmen", "soft_adjacency", "rl_window", "rl_soft", "ppo", "dgode"],
-        help="graph methods (affectrl/agents/graph/methods.py; sparse_<f> for a budget f)",
+        default=["cogmen", "soft_adjacency", "rl_soft", "ppo", "dgode"],
+        help="graph methods (affectrl/agents/graph/methods.py; sparse_<f> for a budget f; "
+        "rl_window, retired, on request)",
     )
     parser.add_argument(
         "--budgets",

@@ -106,7 +106,10 @@ def test_window_selector_edges_follow_the_chosen_windows():
         map(tuple, edges.edge_index.T.tolist()), edges.edge_type.tolist(), strict=True
     ):
         assert types[(s, t)] == r  # COGMEN's relation types
-    # evaluation is deterministic
+    # evaluation is deterministic: the most probable window of the recorded probabilities
+    most_probable = torch.tensor(graph.windows)[edges.window_probs.argmax(-1)]
+    assert torch.equal(most_probable, window)
+    torch.testing.assert_close(edges.window_probs.sum(-1), torch.ones(len(nodes)))
     assert _edge_set(graph(mask, spk, nodes)) == kept
 
 

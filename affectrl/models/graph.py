@@ -30,12 +30,15 @@ class GraphEdges(NamedTuple):
     """edge_index int64 [2, E] (row 0 source, row 1 target, node ids into the flat utterances),
     edge_type int64 [E] in [0, 2 S^2), edge_weight float [E] or None (unweighted), window
     int64 [N] or None: for a graph that chooses each target utterance's window, the window it
-    chose (-1: the whole dialogue), for the explain drawings."""
+    chose (-1: the whole dialogue), for the explain drawings; window_probs float [N, W] or None:
+    that graph's policy probabilities over its W windows (a decided policy vs an argmax over a
+    flat one)."""
 
     edge_index: torch.Tensor
     edge_type: torch.Tensor
     edge_weight: torch.Tensor | None = None
     window: torch.Tensor | None = None
+    window_probs: torch.Tensor | None = None
 
 
 RELATIONS = ("cogmen", "same_speaker")

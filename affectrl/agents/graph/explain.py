@@ -81,6 +81,8 @@ def _per_dialogue(batch, mask, speakers, edges: GraphEdges, logits) -> list[dict
                 "pred": pred[nodes].numpy(),
             }
         )
+        if edges.window_probs is not None:  # a window selector's probabilities [T, windows]
+            result[-1]["window_probs"] = edges.window_probs[nodes].numpy()
     return result
 
 
@@ -198,5 +200,11 @@ def explain_graphs(
         chosen = np.concatenate([r["window"] for r in records])
         values, counts = np.unique(chosen, return_counts=True)
         stats["window_counts"] = {str(int(v)): int(c) for v, c in zip(values, counts, strict=True)}
+        probs = np.concatenate([r["window_probs"] for r in records])
+        windows = model_graph(model).windows
+        stats["window_mean_probs"] = {
+            str(w): float(p) for w, p in zip(windows, probs.mean(0), strict=True)
+        }
+        stats["window_mean_max_prob"] = float(probs.max(1).mean())
     write_json(out_dir / "graph_stats.json", stats)
     return stats

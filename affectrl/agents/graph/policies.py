@@ -281,7 +281,8 @@ class WindowSelectorGraph(PolicyGraph):
     dialogue's vectors, 2H, fixed size whatever the length), relative position t / (T - 1),
     log(1 + t), log(1 + T), speaker change from t - 1 (1 for the first utterance).
     Training samples windows; evaluation takes the most probable. The returned edges carry the
-    chosen window per target utterance (`GraphEdges.window`, for the explain drawings).
+    chosen window per target utterance (`GraphEdges.window`, for the explain drawings) and the
+    policy's probabilities (`GraphEdges.window_probs`).
 
     credit: ``utterance`` (default) rewards each window choice with its own target's gold
     log-likelihood and in-edge sparsity; ``dialogue`` gives every choice of a dialogue the
@@ -365,7 +366,12 @@ class WindowSelectorGraph(PolicyGraph):
                 self.credit,
             )
         kept_edges = edges.edge_index[:, keep]
-        return GraphEdges(kept_edges, edges.edge_type[keep], window=window.detach())
+        return GraphEdges(
+            kept_edges,
+            edges.edge_type[keep],
+            window=window.detach(),
+            window_probs=dist.probs.detach(),
+        )
 
 
 class EdgeScorerGraph(PolicyGraph):
