@@ -10,7 +10,7 @@ import pytest
 
 from affectrl.cli import main
 from affectrl.data import DataError, Dialogue, DialogueDataset, load_dataset
-from affectrl.llm.prompts import PromptSettings, build_prompts, flatten_prompt
+from affectrl.llm.prompts import PromptSettings, balanced_subset, build_prompts, flatten_prompt
 from affectrl.llm.rewards import accuracy_reward
 
 
@@ -76,6 +76,18 @@ def test_every_and_offset_pick_a_spread_subset() -> None:
     assert ids(every=2, limit=1) == ["d1_0"]
     with pytest.raises(ValueError, match="0 <= offset < every"):
         build_prompts(tiny_dataset(), every=2, offset=2)
+
+
+def test_balanced_subset_caps_every_class_reproducibly() -> None:
+    rows = [{"answer": a, "utterance_id": f"u{i}"} for i, a in enumerate("nnnnnjjas")]
+    picked = balanced_subset(rows, per_class=2, seed=3)
+    answers = [r["answer"] for r in picked]
+    assert sorted(answers) == ["a", "j", "j", "n", "n", "s"]  # at most 2 each, all classes kept
+    ids = [r["utterance_id"] for r in picked]
+    assert ids == sorted(ids, key=lambda u: int(u[1:]))  # original order
+    assert picked == balanced_subset(rows, per_class=2, seed=3)  # same seed, same subset
+    with pytest.raises(ValueError, match="at least 1"):
+        balanced_subset(rows, per_class=0)
 
 
 def test_datasets_form_limit_and_errors() -> None:

@@ -109,6 +109,15 @@ def test_sft_lora_is_merged_into_a_plain_folder(imported: Path, tmp_path: Path) 
     assert set(merged) == set(load_file(imported / "model.safetensors"))  # no lora_ weights left
 
 
+def test_prompts_per_class_via_cli(tmp_path: Path) -> None:
+    out = tmp_path / "p.jsonl"
+    argv = ["llm", "prompts", "--dataset", "meld7", "--limit", "200", "--per-class", "3"]
+    assert main([*argv, "--output", str(out)]) == 0
+    answers = [json.loads(line)["answer"] for line in out.read_text().splitlines()]
+    counts = {a: answers.count(a) for a in answers}
+    assert max(counts.values()) == 3 and len(counts) >= 5, counts
+
+
 def test_generate_is_resumable_and_scored_by_eval(imported: Path, tmp_path: Path) -> None:
     out = tmp_path / "pred.jsonl"
     argv = ["llm", "generate", "--model", str(imported), "--output", str(out), *MELD]

@@ -9,7 +9,8 @@ import sys
 
 from ..data.registry import load_dataset
 from ..io import atomic_write, write_json
-from ..llm.prompts import PromptSettings, build_prompts, display_name
+from ..llm.prompts import PromptSettings, balanced_subset, build_prompts, display_name
+from ..llm.prompts import as_dataset as to_dataset
 from ..llm.rewards import REWARDS
 from ..llm.sft import DEFAULT_THINK
 
@@ -155,6 +156,12 @@ def _prompt_args(p: argparse.ArgumentParser, split: str = "train") -> None:
         help="use every N-th labelled utterance (a subset spread over all dialogues)",
     )
     p.add_argument("--offset", type=int, default=0, help="with --every: start at this one")
+    p.add_argument(
+        "--per-class",
+        type=int,
+        help="then keep at most N utterances of each class, drawn at random (--seed): "
+        "class-balanced prompts, e.g. for GRPO on an imbalanced label set",
+    )
     p.add_argument("--window", type=int, default=5, help="earlier turns shown (default 5)")
     p.add_argument("--future", type=int, default=0, help="later turns shown (default 0)")
     p.add_argument(
@@ -222,15 +229,18 @@ def _prompts(args: argparse.Namespace, as_dataset: bool) -> object:
         window=args.window, future=args.future, open_vocabulary=args.open_vocabulary
     )
     dataset = load_dataset(args.dataset)
-    return build_prompts(
+    rows = build_prompts(
         dataset,
         args.split,
         settings,
         limit=args.limit,
-        as_dataset=as_dataset,
+        as_dataset=False,
         every=args.every,
         offset=args.offset,
     )
+    if args.per_class:
+        rows = balanced_subset(rows, args.per_class, getattr(args, "seed", 0))
+    return to_dataset(rows) if as_dataset else rows
 
 
 def _needs_llm_extra(exc: ImportError) -> RuntimeError:

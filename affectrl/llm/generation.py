@@ -110,9 +110,11 @@ def generate_predictions(
     new_tokens = 0
     if todo:
         dtype = torch.bfloat16 if settings.bf16 else torch.float32
+        device = "cuda" if torch.cuda.is_available() else "cpu"
         model = AutoModelForCausalLM.from_pretrained(
             model_dir, local_files_only=True, dtype=dtype
         ).eval()
+        model.to(device)
         texts = prompt_texts(tokenizer, rows)
         lengths = {i: len(tokenizer(texts[i], add_special_tokens=False)["input_ids"]) for i in todo}
         todo.sort(key=lambda i: lengths[i])
@@ -126,7 +128,7 @@ def generate_predictions(
                     return_tensors="pt",
                     padding=True,
                     add_special_tokens=False,
-                )
+                ).to(device)
                 torch.manual_seed(settings.seed + start)
                 with torch.no_grad():
                     out = model.generate(
@@ -138,7 +140,7 @@ def generate_predictions(
                         top_k=None,
                         pad_token_id=tokenizer.pad_token_id,
                     )
-                generated = out[:, batch["input_ids"].shape[1] :]
+                generated = out[:, batch["input_ids"].shape[1] :].cpu()
                 for i, ids in zip(chunk, generated, strict=True):
                     keep = ids[ids != tokenizer.pad_token_id]
                     new_tokens += int(keep.numel())

@@ -14,7 +14,9 @@ words (IEMOCAP's abbreviations are spelled out), which the rewards compare after
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import random
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,6 +156,33 @@ def build_prompts(
             if limit is not None and len(rows) >= limit:
                 return _as_dataset(rows, as_dataset)
     return _as_dataset(rows, as_dataset)
+
+
+def balanced_subset(
+    rows: Sequence[Mapping[str, Any]], per_class: int, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Up to `per_class` rows of each gold answer, drawn at random (seeded), in their order.
+
+    For RL on an imbalanced label set: with the accuracy reward, "always the majority class"
+    earns the majority's share of the reward, and GRPO can collapse onto it (docs/RLVR.md).
+    """
+    if per_class < 1:
+        raise ValueError(f"per_class={per_class}: need at least 1")
+    rng = random.Random(seed)
+    by_answer: dict[str, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        by_answer[str(row["answer"])].append(i)
+    keep = sorted(
+        i
+        for _, indices in sorted(by_answer.items())
+        for i in rng.sample(indices, min(per_class, len(indices)))
+    )
+    return [dict(rows[i]) for i in keep]
+
+
+def as_dataset(rows: list[dict[str, Any]]) -> Any:
+    """Rows as a `datasets.Dataset` (the llm extra)."""
+    return _as_dataset(rows, True)
 
 
 def _as_dataset(rows: list[dict[str, Any]], as_dataset: bool | None) -> Any:
