@@ -140,7 +140,11 @@ def evaluate(model: Path, rows: list, open_rows: list, out: Path, name: str, arg
     result: dict[str, Any] = {}
     for kind, prompts in (("closed", rows), ("open", open_rows)):
         path = out / "predictions" / f"{name}_{kind}.jsonl"
-        gen = generate_predictions(model, prompts, path, settings)
+        # finished before an interruption of this stage: not generated again
+        if path.is_file() and len(read_predictions(path)) == len(prompts):
+            gen = {"generated": 0, "reused": len(prompts), "seconds": 0.0, "output": str(path)}
+        else:
+            gen = generate_predictions(model, prompts, path, settings)
         metrics = evaluate_records(read_predictions(path), labels if kind == "closed" else None)
         result[kind] = {**metrics, "generation": gen}
         if kind == "closed":
