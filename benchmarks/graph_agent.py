@@ -12,11 +12,13 @@ results file (RUNS_DIR/results.json) is rewritten. `--budgets` adds the budgeted
 sparse_<f> (f times COGMEN's edges per dialogue) for each f; `--pareto` adds COGMEN's fixed
 windows 1..10 and the whole dialogue. At the end, per dataset: mean test weighted F1 per method;
 against COGMEN (paired t-test / Wilcoxon over seeds, approximate randomisation and bootstrap over
-the test utterances of all seeds, fraction of COGMEN's edges, training time per epoch over
-COGMEN's) the RL graph best on dev among those with at most COGMEN's edges ("sparse") and the
-RL graph best on dev regardless of edges ("best"); the window selector's choice histogram; and
-RUNS_DIR/pareto_<dataset>.png, test wF1 against edges per utterance (mean +- std over seeds).
-The last line is JSON.
+the test utterances of all seeds, fraction of COGMEN's edges, training wall and CPU time per
+epoch over COGMEN's) the RL graph best on dev among those with at most COGMEN's edges
+("sparse") and the RL graph best on dev regardless of edges ("best"); the window selector's
+choice histogram; and RUNS_DIR/pareto_<dataset>.png, test wF1 against edges per utterance
+(mean +- std over seeds).
+The last line is JSON; it summarises the runs that finished (`seeds_finished`: seeds per
+dataset and method), so `--summary-only` after a cut-off run is a valid, partial result.
 Threads: torch.set_num_threads(--threads, default 1) in every run. Several invocations may share
 RUNS_DIR (say one per dataset, or --only-seeds to split the seeds): results.json is re-read before
 each write.
@@ -99,6 +101,15 @@ def run_one(config: dict, run_dir: Path) -> dict:
     return record
 
 
+def train_cpu_per_epoch(run_dir: Path) -> float | None:
+    """Training CPU seconds per epoch of a finished run (None when an epoch lacks them: runs of
+    older code). On a shared machine a ratio of CPU times, unlike one of wall times, does not
+    depend on what else ran."""
+    history = json.loads((run_dir / "metrics.json").read_text())["history"]
+    cpu = [h.get("train_cpu_seconds") for h in history]
+    return None if not cpu or None in cpu else float(np.mean(cpu))
+
+
 def predictions(run_dir: Path):
     p = read_predictions(run_dir, "test")
     return np.asarray(p["gold"]), np.asarray(p["pred"])
@@ -132,6 +143,16 @@ def versus_cogmen(dataset: str, method: str, per: dict, runs_dir: Path) -> dict:
     out["edge_fraction"] = float(edges[method] / edges["cogmen"])
     t = {m: np.mean([per[m][s]["s_per_epoch"] for s in seeds]) for m in (method, "cogmen")}
     out["train_time_ratio"] = float(t[method] / t["cogmen"])
+    cpu = {
+        m: [train_cpu_per_epoch(runs_dir / f"{dataset}_{m}" / f"seed-{s}") for s in seeds]
+        for m in (method, "cogmen")
+    }
+    timed = [i for i in range(len(seeds)) if cpu[method][i] and cpu["cogmen"][i]]
+    if timed:  # the seeds whose runs recorded CPU times
+        out["train_cpu_time_ratio"] = float(
+            np.mean([cpu[method][i] for i in timed]) / np.mean([cpu["cogmen"][i] for i in timed])
+        )
+        out["train_cpu_time_seeds"] = [int(seeds[i]) for i in timed]
     return out
 
 
@@ -292,6 +313,7 @@ def final_line(summary: dict) -> dict:
             final[f"{dataset}_{which}_p_value"] = v.get("seed_test", {}).get("ttest_p")
             final[f"{dataset}_{which}_utterance_p_value"] = v.get("randomisation_test", {}).get("p")
             final[f"{dataset}_{which}_train_time_ratio"] = v.get("train_time_ratio")
+            final[f"{dataset}_{which}_train_cpu_time_ratio"] = v.get("train_cpu_time_ratio")
             final[f"{dataset}_{which}_seeds"] = len(v.get("seeds", []))
         final[f"{dataset}_cogmen_wf1_mean"] = s.get("wf1_mean", {}).get("cogmen")
         for method in ("dgode", "ppo", "soft_adjacency", "rl_window"):
@@ -300,8 +322,15 @@ def final_line(summary: dict) -> dict:
         hist = summary.get("iemocap6", {}).get(f"{method}_histogram")
         key = "window_max_bin_fraction" + ("" if method == "rl_window" else "_dialogue_credit")
         final[key] = hist["max_bin_fraction"] if hist else None
+    if final["window_max_bin_fraction"] is None:  # not run here: retired (docs/GRAPH_AGENT.md)
+        final["window_selector"] = "retired"
     if "mosi" in summary:
         final["mosi_wf1_mean"] = summary["mosi"]["wf1_mean"]
+    # what finished: seeds per dataset and method (a partial run summarises what it has)
+    final["seeds_finished"] = {
+        dataset: {m: len(seeds) for m, seeds in s.get("seeds", {}).items()}
+        for dataset, s in summary.items()
+    }
     return final
 
 
@@ -370,11 +399,12 @@ def main() -> None:
         base["train"]["threads"] = args.threads
         if args.epochs:
             base["train"]["epochs"] = args.epochs
-        if args.lr:
-            base["train"]["lr"] = args.lr
         for seed in args.only_seeds or range(1, args.seeds + 1):
             for method in methods:
-                config = resolve_config(method_config(base, method), seed)
+                config = method_config(base, method)
+                if args.lr:  # over every method's own recipe too
+                    config["train"]["lr"] = args.lr
+                config = resolve_config(config, seed)
                 run_dir = runs_dir / f"{dataset}_{method}" / f"seed-{seed}"
                 record = run_one(config, run_dir)
                 results = read_results(results_path)

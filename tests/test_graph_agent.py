@@ -319,6 +319,10 @@ def test_dgode_trains_as_a_context_model():
     torch.manual_seed(0)
     base = {"model": {"fusion": {"name": "concat"}, "context": {"name": "cogmen", "hidden": 16}}}
     spec = method_config(base, "dgode")["model"]
+    # its own learning rate over COGMEN's recipe; the other methods keep the base's
+    recipe = {**base, "train": {"epochs": 55, "lr": 1.0e-4}}
+    assert method_config(recipe, "dgode")["train"] == {"epochs": 55, "lr": 1.0e-3}
+    assert method_config(recipe, "sparse_1")["train"] == recipe["train"]
     model = build_model(spec, {"text": 6}, num_classes=3, num_speakers=2)
     batch = collate(_dialogues(), ["text"], {"A": 0, "B": 1})
     out = model(batch)

@@ -3,7 +3,7 @@
 Every graph method is COGMEN's context model with one graph; the RL methods are the graph
 agent's. `sparse_<f>` is the edge policy (rl_soft) under an edge budget of f times COGMEN's
 edges (`EdgeScorerGraph.budget`); `dgode` replaces COGMEN's context model by the DGODE-style
-graph ODE (`affectrl.models.ode`) over COGMEN's window graph.
+graph ODE (`affectrl.models.ode`) over COGMEN's window graph, trained at its own lr.
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ GRAPH_METHODS: dict[str, dict] = {
 }
 # methods that replace the whole context model
 CONTEXT_METHODS: dict[str, dict] = {"dgode": {"name": "dgode", "graph": COGMEN_WINDOW}}
+# a method's own training recipe over the base's (COGMEN's): the graph ODE barely moves at
+# COGMEN's lr 1e-4 (IEMOCAP dev wF1 21.7 after 10 epochs, seed 1) and trains at 1e-3 (58.2;
+# docs/BENCHMARKS.md, issue 20)
+TRAIN_RECIPES: dict[str, dict] = {"dgode": {"lr": 1.0e-3}}
 SPARSE = "sparse_"
 RL_METHODS = ("rl_window", "rl_window_dialogue", "rl_hard", "rl_soft", "ppo")
 
@@ -69,8 +73,10 @@ def known_method(method: str) -> bool:
 
 def method_config(base: dict, method: str) -> dict:
     """`base` (a COGMEN config) with its context graph (or context model) replaced by
-    `method`'s."""
+    `method`'s, and `method`'s own training recipe (`TRAIN_RECIPES`) over base's."""
     config = copy.deepcopy(base)
+    if method in TRAIN_RECIPES:
+        config.setdefault("train", {}).update(TRAIN_RECIPES[method])
     context = config["model"]["context"]
     budget = sparse_budget(method)
     if budget is not None:
