@@ -198,6 +198,22 @@ def lenient_closed_set(path: Path, labels: list[str]) -> dict:
     return {**metrics, "predicted": dict(Counter(p or "none" for p in predictions))}
 
 
+def class_averages(confusion: dict) -> dict[str, float]:
+    """Macro F1 and unweighted average recall (UAR), in %, over the gold classes present, from a
+    confusion matrix (rows gold, columns predicted, the last column "invalid"): the figures that
+    weighted F1 hides when one class (MELD's neutral) dominates."""
+    matrix = confusion["matrix"]
+    f1s, recalls = [], []
+    for k, row in enumerate(matrix):
+        if not sum(row):
+            continue
+        hits = row[k]
+        predicted = sum(r[k] for r in matrix)
+        f1s.append(2 * hits / (sum(row) + predicted))
+        recalls.append(hits / sum(row))
+    return {"macro_f1": 100 * mean(f1s), "uar": 100 * mean(recalls)}
+
+
 def grpo_curves(summary: dict) -> dict[str, list]:
     steps = [h for h in summary["log_history"] if "reward" in h]
     return {k: [h.get(k) for h in steps] for k in ("step", *GRPO_CURVE_KEYS)}
@@ -373,6 +389,12 @@ def main() -> None:
     def wheel_open(r: dict) -> float:
         return r["open"]["wheel"]["score"]
 
+    def macro_f1(r: dict) -> float:
+        return class_averages(r["closed"]["closed_set"]["confusion"])["macro_f1"]
+
+    def uar(r: dict) -> float:
+        return class_averages(r["closed"]["closed_set"]["confusion"])["uar"]
+
     curves = [s["grpo"]["curves"] for s in per_seed]
     labels = [display_name(n) for n in dataset.label_names]
     result = {
@@ -398,10 +420,14 @@ def main() -> None:
         "sft_accuracy": seeds_mean("sft_eval", acc),
         "sft_format_rate": seeds_mean("sft_eval", fmt),
         "sft_open_wheel": seeds_mean("sft_eval", wheel_open),
+        "sft_macro_f1": seeds_mean("sft_eval", macro_f1),
+        "sft_uar": seeds_mean("sft_eval", uar),
         "grpo_wf1": seeds_mean("grpo_eval", wf1),
         "grpo_accuracy": seeds_mean("grpo_eval", acc),
         "grpo_format_rate": seeds_mean("grpo_eval", fmt),
         "grpo_open_wheel": seeds_mean("grpo_eval", wheel_open),
+        "grpo_macro_f1": seeds_mean("grpo_eval", macro_f1),
+        "grpo_uar": seeds_mean("grpo_eval", uar),
         "sft_wf1_per_seed": [wf1(s["sft_eval"]) for s in per_seed],
         "grpo_wf1_per_seed": [wf1(s["grpo_eval"]) for s in per_seed],
         "grpo_format_rate_per_seed": [fmt(s["grpo_eval"]) for s in per_seed],
