@@ -59,7 +59,7 @@ from affectrl.train.run_folder import load_run  # noqa: E402
 from affectrl.train.trainer import predict  # noqa: E402
 
 PARTS = ("rss", "iemocap6", "meld7", "graph_agent", "fusion_agent")
-VARIANTS = {"exact": [], "fast": ["model.context.fast=true"]}
+VARIANTS = {"exact": [], "fast": ["model.context.fast=true", "train.fused_adam=true"]}
 CONFIGS = {
     "iemocap6": "configs/iemocap6_text_cogmen.yaml",
     "meld7": "configs/meld7_text_cogmen.yaml",

@@ -57,11 +57,12 @@ def test_attention_with_dropout_equals_scaled_dot_product_attention():
 def test_fast_dropout_keeps_the_distribution_and_is_seeded_by_torch():
     from affectrl.models.dropout import fast_dropout
 
-    x = torch.ones(200_000, requires_grad=True)
-    for p in (0.5, 0.3):
+    for dtype, p in ((torch.float32, 0.5), (torch.float32, 0.3), (torch.bfloat16, 0.5)):
+        x = torch.ones(200_000, dtype=dtype, requires_grad=True)
         torch.manual_seed(1)
         out = fast_dropout(x, p)
         kept = out != 0
+        assert out.dtype == dtype
         assert abs(float(kept.float().mean()) - (1 - p)) < 0.01
         assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / (1 - p)))
         (grad,) = torch.autograd.grad(out.sum(), x)

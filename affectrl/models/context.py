@@ -61,7 +61,11 @@ class BiLSTMContext(ContextModel):
 
 
 def packed_encoder_layer(
-    layer: nn.TransformerEncoderLayer, x: torch.Tensor, mask: torch.Tensor, drop=dropout
+    layer: nn.TransformerEncoderLayer,
+    x: torch.Tensor,
+    mask: torch.Tensor,
+    drop=dropout,
+    dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """One post-norm nn.TransformerEncoderLayer (ReLU) on the real positions only.
 
@@ -69,20 +73,29 @@ def packed_encoder_layer(
     Equals `layer(padded, src_key_padding_mask=~mask)[mask]`, but the projections and the
     feed-forward (most of the FLOPs) run on N rows instead of B * T; only the attention scores
     use the padded layout. Uses the layer's own parameters; `drop(x, p, training)` is the
-    dropout (default: `dropout`, PyTorch's own masks).
+    dropout (default: `dropout`, PyTorch's own masks). `dtype` (e.g. bfloat16; default x's):
+    the matrix products, the attention and the feed-forward's hidden layer run in it, with
+    weights cast on the way in; the residual stream and the normalisations stay in x's dtype.
     """
+
+    def low(t: torch.Tensor) -> torch.Tensor:
+        return t if dtype is None else t.to(dtype)
+
     attn = layer.self_attn
     heads, dim = attn.num_heads, x.shape[-1]
-    projected = nn.functional.linear(x, attn.in_proj_weight, attn.in_proj_bias)
+    projected = nn.functional.linear(low(x), low(attn.in_proj_weight), low(attn.in_proj_bias))
     qkv = projected.new_zeros(*mask.shape, 3 * dim).index_put((mask,), projected)
     b, t = mask.shape
     q, k, v = qkv.view(b, t, 3, heads, dim // heads).permute(2, 0, 3, 1, 4)
     p = attn.dropout if layer.training else 0.0
     out = attention(q, k, v, mask[:, None, None, :], p, drop)
-    out = attn.out_proj(out.transpose(1, 2).reshape(b, t, dim)[mask])
+    out = out.transpose(1, 2).reshape(b, t, dim)[mask]
+    out = nn.functional.linear(out, low(attn.out_proj.weight), low(attn.out_proj.bias))
     x = layer.norm1(x + drop(out, layer.dropout1.p, layer.training))
-    hidden = drop(layer.activation(layer.linear1(x)), layer.dropout.p, layer.training)
-    return layer.norm2(x + drop(layer.linear2(hidden), layer.dropout2.p, layer.training))
+    hidden = nn.functional.linear(low(x), low(layer.linear1.weight), low(layer.linear1.bias))
+    hidden = drop(layer.activation(hidden), layer.dropout.p, layer.training)
+    out = nn.functional.linear(hidden, low(layer.linear2.weight), low(layer.linear2.bias))
+    return layer.norm2(x + drop(out, layer.dropout2.p, layer.training))
 
 
 def attention(q, k, v, mask: torch.Tensor, dropout_p: float = 0.0, drop=dropout) -> torch.Tensor:
@@ -196,15 +209,15 @@ class COGMENContext(ContextModel):
         self.out_dim = hidden * gnn_heads + (hidden if concat_gin_gout else 0)
 
     def encode(self, x: torch.Tensor, utterance_mask: torch.Tensor) -> torch.Tensor:
-        """Transformer over each dialogue -> [N, in_dim] (float32) for the real utterances."""
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.fast):
-            if not self.mask_padding:  # the official behaviour: padding is attended to
-                return self.transformer(x)[utterance_mask].float()
-            h = x[utterance_mask]
-            drop = fast_dropout if self.fast else dropout
-            for layer in self.transformer.layers:
-                h = packed_encoder_layer(layer, h, utterance_mask, drop)
-        return h.float()
+        """Transformer over each dialogue -> [N, in_dim] (x's dtype) for the real utterances."""
+        if not self.mask_padding:  # the official behaviour: padding is attended to
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.fast):
+                return self.transformer(x)[utterance_mask].to(x.dtype)
+        h = x[utterance_mask]
+        drop, dtype = (fast_dropout, torch.bfloat16) if self.fast else (dropout, None)
+        for layer in self.transformer.layers:
+            h = packed_encoder_layer(layer, h, utterance_mask, drop, dtype)
+        return h
 
     def forward(self, x, utterance_mask, speakers):
         nodes = self.project(self.encode(x, utterance_mask))

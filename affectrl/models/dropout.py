@@ -16,6 +16,8 @@ Anything else (another device, p of 0 or 1, an integer tensor) goes to `F.dropou
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -36,11 +38,25 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     return x * noise
 
 
+# the bits of 2.0 in the floating types whose p = 0.5 masks are built bit by bit
+_TWO = {torch.bfloat16: (np.uint16, 0x4000), torch.float32: (np.uint32, 0x4000_0000)}
+
+
+@functools.cache
+def _two_or_zero(dtype: torch.dtype) -> np.ndarray:
+    """[256, 8] table in dtype's bits: row b holds 2.0 where bit j of the byte b is set, else 0."""
+    bits_type, two = _TWO[dtype]
+    bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1)
+    return bits.astype(bits_type) * bits_type(two)
+
+
 def fast_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     """Dropout with the same distribution as `F.dropout` but other masks, drawn much faster.
 
     Each element is kept with probability 1 - p (for p other than 0.5 rounded to a multiple
-    of 2^-16) and the kept ones are scaled by 1 / (1 - p).
+    of 2^-16) and the kept ones are scaled by 1 / (1 - p). For p = 0.5 on a bfloat16 or
+    float32 tensor the mask is one random bit per element, looked up as 0 or 2 in x's dtype
+    (the multiplication then needs no type conversion).
     """
     if not training or p == 0:
         return x
@@ -49,9 +65,10 @@ def fast_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tens
     keep, n = 1 - p, x.numel()
     seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))
     rng = np.random.Generator(np.random.PCG64(seed))
-    if keep == 0.5:  # one random bit per element, and the scale 2 as an integer
-        bits = np.unpackbits(np.frombuffer(rng.bytes((n + 7) // 8), np.uint8), count=n)
-        return x * torch.from_numpy(bits << 1).view(x.shape).to(x.device)
+    if keep == 0.5 and x.dtype in _TWO:
+        random_bytes = np.frombuffer(rng.bytes((n + 7) // 8), np.uint8)
+        mask = np.take(_two_or_zero(x.dtype), random_bytes, axis=0).reshape(-1)[:n]
+        return x * torch.from_numpy(mask).view(x.dtype).view(x.shape).to(x.device)
     kept = rng.integers(0, 1 << 16, n, dtype=np.uint16) < round(keep * (1 << 16))
     return (x * torch.from_numpy(kept).view(x.shape).to(x.device)).mul_(1 / keep)
 

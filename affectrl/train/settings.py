@@ -114,6 +114,11 @@ class TrainSettings(Section):
         check=finite_positive,
         message="must be a finite number > 0 (the largest gradient norm) or null (no clipping)",
     )
+    fused_adam: bool = setting(
+        False,
+        "Adam's fused kernel: one pass over the parameters per step (about 3x faster steps on "
+        "CPU); not bit-identical to the default (foreach) kernel",
+    )
     threads: int = setting(1, "torch threads", min=1, max=256)
     eval_test_every_epoch: bool = setting(
         True, "also evaluate the test split after every epoch (for the history only)"

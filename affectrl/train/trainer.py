@@ -187,8 +187,10 @@ class Run:
 
     def _fit(self, ds, model, splits, on_epoch_end: Callable[[int], None] | None) -> dict:
         cfg, tcfg = self.config, self.config["train"]
-        optimizer = torch.optim.Adam(  # foreach: the same numbers, 10-15% faster on CPU
-            parameter_groups(model), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"], foreach=True
+        # foreach: the same numbers as the per-parameter loop, 10-15% faster on CPU
+        kernel = {"fused": True} if tcfg["fused_adam"] else {"foreach": True}
+        optimizer = torch.optim.Adam(
+            parameter_groups(model), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"], **kernel
         )
         scheduler = (
             torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, "min")
