@@ -106,3 +106,20 @@ def test_adam_foreach_equals_the_per_parameter_loop():
             opt.step()
         params.append([p.detach() for p in model.parameters()])
     assert all(torch.equal(a, b) for a, b in zip(*params, strict=True))
+
+
+def test_fast_encoder_pads_rows_to_few_sizes_and_drops_the_padding():
+    from affectrl.models.context import COGMENContext, encode_rows
+
+    sizes = {encode_rows(n) for n in range(1025, 2049)}
+    assert len(sizes) == 8 and max(sizes) == 2048
+    assert all(n <= encode_rows(n) <= 1.125 * n for n in range(1, 5000))
+    torch.manual_seed(0)
+    exact, fast = COGMENContext(24, num_speakers=2), COGMENContext(24, num_speakers=2, fast=True)
+    fast.load_state_dict(exact.state_dict())
+    x = torch.randn(4, 9, 24)
+    mask = torch.arange(9) < torch.tensor([9, 7, 2, 1]).unsqueeze(1)  # 19 rows -> 20
+    with torch.no_grad():
+        a, b = exact.eval().encode(x, mask), fast.eval().encode(x, mask)
+    assert b.shape == a.shape == (19, 24)
+    assert (a - b).abs().max() < 0.05 * a.abs().max()

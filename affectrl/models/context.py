@@ -76,6 +76,8 @@ def packed_encoder_layer(
     dropout (default: `dropout`, PyTorch's own masks). `dtype` (e.g. bfloat16; default x's):
     the matrix products, the attention and the feed-forward's hidden layer run in it, with
     weights cast on the way in; the residual stream and the normalisations stay in x's dtype.
+    x may have rows beyond the mask's N (padding, `encode_rows`): they pass through the
+    projections and are left out of the attention; the output has as many rows as x.
     """
 
     def low(t: torch.Tensor) -> torch.Tensor:
@@ -83,19 +85,30 @@ def packed_encoder_layer(
 
     attn = layer.self_attn
     heads, dim = attn.num_heads, x.shape[-1]
-    projected = nn.functional.linear(low(x), low(attn.in_proj_weight), low(attn.in_proj_bias))
-    qkv = projected.new_zeros(*mask.shape, 3 * dim).index_put((mask,), projected)
     b, t = mask.shape
+    projected = nn.functional.linear(low(x), low(attn.in_proj_weight), low(attn.in_proj_bias))
+    real = int(mask.sum())
+    qkv = projected.new_zeros(b, t, 3 * dim).index_put((mask,), projected[:real])
     q, k, v = qkv.view(b, t, 3, heads, dim // heads).permute(2, 0, 3, 1, 4)
     p = attn.dropout if layer.training else 0.0
     out = attention(q, k, v, mask[:, None, None, :], p, drop)
     out = out.transpose(1, 2).reshape(b, t, dim)[mask]
+    if x.shape[0] > real:
+        out = nn.functional.pad(out, (0, 0, 0, x.shape[0] - real))
     out = nn.functional.linear(out, low(attn.out_proj.weight), low(attn.out_proj.bias))
     x = layer.norm1(x + drop(out, layer.dropout1.p, layer.training))
     hidden = nn.functional.linear(low(x), low(layer.linear1.weight), low(layer.linear1.bias))
     hidden = drop(layer.activation(hidden), layer.dropout.p, layer.training)
     out = nn.functional.linear(hidden, low(layer.linear2.weight), low(layer.linear2.bias))
     return layer.norm2(x + drop(out, layer.dropout2.p, layer.training))
+
+
+def encode_rows(n: int) -> int:
+    """n rounded up to 8 steps per octave (..., 1024, 1152, ..., 1792, 2048, 2304, ...; at most
+    12.5% more): bfloat16 products go through oneDNN, which builds a kernel per matrix shape
+    (~7 ms each, a dozen per layer), so `fast` pads the rows to few distinct sizes."""
+    step = 1 << max((n - 1).bit_length() - 4, 0)
+    return -(-n // step) * step
 
 
 def attention(q, k, v, mask: torch.Tensor, dropout_p: float = 0.0, drop=dropout) -> torch.Tensor:
@@ -214,10 +227,18 @@ class COGMENContext(ContextModel):
             with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.fast):
                 return self.transformer(x)[utterance_mask].to(x.dtype)
         h = x[utterance_mask]
-        drop, dtype = (fast_dropout, torch.bfloat16) if self.fast else (dropout, None)
+        if not self.fast:
+            for layer in self.transformer.layers:
+                h = packed_encoder_layer(layer, h, utterance_mask)
+            return h
+        # few distinct shapes for oneDNN (`encode_rows`): padded rows, and the dialogue
+        # length T padded to a multiple of 16 with masked-out positions
+        n, length = h.shape[0], utterance_mask.shape[1]
+        mask = nn.functional.pad(utterance_mask, (0, -length % 16))
+        h = nn.functional.pad(h, (0, 0, 0, encode_rows(n) - n))
         for layer in self.transformer.layers:
-            h = packed_encoder_layer(layer, h, utterance_mask, drop, dtype)
-        return h
+            h = packed_encoder_layer(layer, h, mask, fast_dropout, torch.bfloat16)
+        return h[:n]
 
     def forward(self, x, utterance_mask, speakers):
         nodes = self.project(self.encode(x, utterance_mask))
