@@ -56,3 +56,24 @@ def test_bootstrap_of_the_weighted_f1_difference():
     assert same["mean_diff"] == 0.0 and same["p_not_better"] == 1.0
     better = bootstrap_wf1(gold, gold, noisy, rounds=50)
     assert better["p_not_better"] == 0.0 and better["ci95"][0] > 0.2
+
+
+def test_holm_adjusts_step_down_and_leaves_untested_pairs_out():
+    from affectrl.eval.significance import holm
+
+    nan = float("nan")
+    adjusted = holm([0.01, 0.04, nan, 0.03, 0.005])  # a family of 4 tests
+    assert adjusted[:2] == pytest.approx([0.03, 0.06]) and np.isnan(adjusted[2])
+    assert adjusted[3:] == pytest.approx([0.06, 0.02])  # monotone: 0.04 is lifted to 0.06
+    assert holm([0.5, 0.9]) == [1.0, 1.0]
+
+
+def test_five_seeds_cannot_reach_wilcoxon_significance():
+    from scipy import stats
+
+    from affectrl.eval.significance import min_wilcoxon_p
+
+    for n in (2, 5, 6):
+        always_better = stats.wilcoxon(np.arange(1.0, n + 1), np.zeros(n)).pvalue
+        assert min_wilcoxon_p(n) == pytest.approx(always_better)
+    assert min_wilcoxon_p(5) > 0.05 > min_wilcoxon_p(6)

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from affectrl.cli import main
@@ -41,7 +42,11 @@ def _fake_run(root: Path, method: str, seed: int, acc: float, n: int = 40) -> No
         "labels": LABELS,
     }
     run = root / method / f"seed-{seed}"
-    write_json(run / "metrics.json", {"dev": split, "test": split, "seed": seed, "dataset": "toy"})
+    history = [
+        {"epoch": e, "dev_loss": 1.0 / e, "dev": {"weighted_f1": score * e / 3}} for e in (1, 2, 3)
+    ]
+    metrics = {"dev": split, "test": split, "seed": seed, "dataset": "toy", "history": history}
+    write_json(run / "metrics.json", metrics)
     ids = [f"u{i}" for i in range(n)]
     write_json(
         run / "predictions.json",
@@ -74,18 +79,22 @@ def test_summary_and_significance(runs):
     assert sig["randomisation_p"] < 0.05
 
 
-def test_report_files_and_html_in_chromium(runs, tmp_path):
-    (runs / "strong" / "seed-1" / "robustness.csv").write_text("cell,accuracy\nclean,0.9\n")
-    shutil.copy(Path(__file__).parent / "fixtures" / "tiny.png", runs / "strong" / "seed-1")
-    out = tmp_path / "report"
-    assert main(["report", str(runs), "--out", str(out)]) == 0
-    for name in ("summary_test.md", "summary_test.csv", "summary_test.tex", "significance.csv"):
-        assert (out / name).is_file(), name
-    page = (out / "report.html").read_text()
-    assert "http://" not in page and "https://" not in page  # offline: nothing fetched
+def _grid_tables(runs: Path) -> None:
+    """robustness_quick.csv for both methods and every seed: a clean cell and two severities;
+    "strong" degrades less than "weak"."""
+    for method, slope in (("strong", 0.2), ("weak", 0.4)):
+        for seed in (1, 2, 3):
+            rows = ["protocol,seed,cell,corruption,severity,accuracy"]
+            for cell, severity in (("clean", 0.0), ("a/gauss/0.5", 0.5), ("a/gauss/1.0", 1.0)):
+                accuracy = 0.9 - slope * severity + 0.01 * seed
+                kind = "clean" if cell == "clean" else "gauss"
+                rows.append(f"quick,{seed},{cell},{kind},{severity},{accuracy}")
+            (runs / method / f"seed-{seed}" / "robustness_quick.csv").write_text("\n".join(rows))
+
+
+def _chromium(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "headless Chromium is needed (make test installs it)"
-    ARTIFACTS.mkdir(exist_ok=True)
     flags = [
         "--headless",
         "--no-sandbox",
@@ -96,25 +105,46 @@ def test_report_files_and_html_in_chromium(runs, tmp_path):
         "--disable-sync",
         f"--user-data-dir={tmp_path / 'chrome'}",
     ]
-    url = (out / "report.html").resolve().as_uri()
-    dom = subprocess.run(
-        [chromium, *flags, "--dump-dom", url],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    assert len(re.findall(r"<table", dom)) >= 4  # test, dev, significance, the run's CSV
-    images = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,', dom)
-    assert "test weighted F1 per method" in images
-    assert {"toy / strong", "toy / weak", "tiny"} <= set(images)
-    shot = ARTIFACTS / "report.png"
-    subprocess.run(
-        [chromium, *flags, f"--screenshot={shot}", "--window-size=1200,1600", url],
-        capture_output=True,
-        timeout=120,
-        check=True,
+    return subprocess.run(
+        [chromium, *flags, *args, url], capture_output=True, text=True, timeout=120, check=True
     )
+
+
+def test_report_files_and_html_in_chromium(runs, tmp_path):
+    (runs / "strong" / "seed-1" / "robustness.csv").write_text("cell,accuracy\nclean,0.9\n")
+    shutil.copy(Path(__file__).parent / "fixtures" / "tiny.png", runs / "strong" / "seed-1")
+    (runs / "strong" / "seed-1" / "config.yaml").write_text("name: strong\ntrain: {lr: 0.5}\n")
+    _grid_tables(runs)
+    out = tmp_path / "report"
+    assert main(["report", str(runs), "--out", str(out)]) == 0
+    for name in ("summary_test.md", "summary_test.csv", "summary_test.tex", "significance.csv"):
+        assert (out / name).is_file(), name
+    page = (out / "report.html").read_text()
+    assert "http://" not in page and "https://" not in page  # offline: nothing fetched
+    # Significance on the clean metric and on the grid, Holm-adjusted over both comparisons.
+    sig = pd.read_csv(out / "significance.csv")
+    assert sig["comparison"].tolist() == ["test weighted_f1", "quick grid accuracy"]
+    p = sig["ttest_p"].to_numpy()
+    low, high = sorted(p)
+    expected = {low: min(1, 2 * low), high: min(1, max(2 * low, high))}
+    assert sig["ttest_holm"].tolist() == pytest.approx([expected[v] for v in p])
+    assert sig.loc[1, "mean_diff"] == pytest.approx(100 * (0.4 - 0.2) * 0.5)  # grid means
+    assert (sig["wilcoxon_floor"] == 0.5).all()  # 3 seeds, 2 comparisons: 2 * 2 / 2**3
+    url = (out / "report.html").resolve().as_uri()
+    dom = _chromium(tmp_path, url, "--dump-dom").stdout
+    assert len(re.findall(r"<table", dom)) >= 5  # test, grid, significance, dev, the run's CSV
+    images = re.findall(r'<img alt="([^"]*)" src="data:image/png;base64,', dom)
+    assert images[0] == "toy / quick: methods against severity"  # the first figure
+    assert {"test weighted F1 per method", "toy: learning curves"} <= set(images)
+    assert {"toy / strong", "toy / weak", "tiny"} <= set(images)
+    note = re.search(r'<p class="note">Low seed count: ([^<]*)</p>', dom)
+    assert note and "cannot reach p &lt; 0.05" in note.group(1)
+    holm = f"{sig.loc[0, 'ttest_p']:.4f} ({sig.loc[0, 'ttest_holm']:.4f})"
+    assert "ttest p (Holm)" in dom and holm in dom and "wilcoxon_floor" in dom
+    assert "<summary>resolved config (config.yaml)</summary>" in dom and "lr: 0.5" in dom
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "report.png"
+    _chromium(tmp_path, url, f"--screenshot={shot}", "--window-size=1200,1600")
     assert shot.stat().st_size > 10_000
 
 
@@ -136,9 +166,9 @@ def test_report_summarises_noise_grids(runs, tmp_path):
         }
     ]
     by_cell = robustness_by_cell(cells, "toy", "quick")
-    assert by_cell.to_dict("records") == [
-        {"cell": "clean", "strong": 90.0},
-        {"cell": "x", "strong": 70.0},
+    assert by_cell.to_dict("records") == [  # mean ± std over seeds, one number format
+        {"cell": "clean", "strong": "90.00 ± 0.00"},
+        {"cell": "x", "strong": "70.00 ± 20.00"},
     ]
     out = tmp_path / "report"
     assert main(["report", str(runs), "--out", str(out)]) == 0

@@ -54,7 +54,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     config = resolve_config(TINY, 3)
     full = Run(config, tmp_path / "full", progress=False).train()
 
-    def die_after_2(epoch):
+    def die_after_2(epoch, history):
         if epoch == 2:
             raise Killed
 

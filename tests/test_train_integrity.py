@@ -15,7 +15,7 @@ class Killed(Exception):
 
 
 def _killed_after_epoch_1(config, run_dir):
-    def die(epoch):
+    def die(epoch, history):
         raise Killed
 
     with pytest.raises(Killed):

@@ -11,9 +11,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         help="aggregate run folders into tables, significance tests, plots and an HTML page",
         description="Collect every finished run (a folder with metrics.json) under the given "
-        "folders; write mean ± std tables (Markdown, CSV, LaTeX), noise-grid accuracy (overall and "
-        "per cell, over seeds; from `affectrl eval --noise-grid`), paired significance, "
-        "confusion matrices and the runs' own plots into OUT/report.html (offline).",
+        "folders; write mean ± std tables (Markdown, CSV, LaTeX), per noise grid a plot of the "
+        "methods' accuracy against severity and its tables (overall and per cell, over seeds; "
+        "from `affectrl eval --noise-grid`), paired significance on the clean metric and the "
+        "grid accuracy (over seeds, or fold × seed pairs; Holm-adjusted over the comparisons, "
+        "with a note where the seed count cannot reach p < 0.05), the graph runs' test wF1 "
+        "against kept edges, learning curves, confusion matrices, the runs' own plots and "
+        "resolved configs into OUT/report.html (offline, one file).",
     )
     p.add_argument("run_dirs", nargs="+", help="run folders (searched recursively)")
     p.add_argument("--out", default=None, help="report folder (default: <first run dir>/report)")

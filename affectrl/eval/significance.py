@@ -67,3 +67,25 @@ def fold_scores(metrics: dict, split: str, metric: str) -> dict[str, float]:
     if "folds" in metrics:
         return {f"fold-{f['fold']}": float(f[split][metric]) for f in metrics["folds"]}
     return {"all": float(metrics[split][metric])} if split in metrics else {}
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1) of one family of
+    tests, in the input order; NaN entries (no test) stay NaN and do not count towards the
+    family's size."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    adjusted = np.full(p.shape, np.nan)
+    tested = np.flatnonzero(~np.isnan(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, (len(order) - rank) * p[i])
+        adjusted[i] = min(1.0, running)
+    return adjusted.tolist()
+
+
+def min_wilcoxon_p(pairs: int) -> float:
+    """The smallest two-sided p-value the exact Wilcoxon signed-rank test can give on `pairs`
+    paired scores (every difference of one sign): 2 / 2**pairs; 1 for fewer than 2 pairs. With
+    5 pairs it is 0.0625, so p < 0.05 cannot be reached whatever the scores."""
+    return 1.0 if pairs < 2 else min(1.0, 2.0 / 2.0**pairs)

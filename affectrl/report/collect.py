@@ -8,11 +8,15 @@ embedded in the report.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..train.run_folder import (
+    CONFIG,
+    FOLD_PREFIX,
+    METRICS,
     finished_runs,
     own_files,
     read_metrics,
@@ -50,6 +54,27 @@ class RunRecord:
     def predictions(self, split: str) -> dict[str, Any] | None:
         """Per-utterance gold/pred of `split` from predictions.json, if the run saved them."""
         return read_predictions(self.path, split)
+
+    def histories(self) -> list[list[dict[str, Any]]]:
+        """The per-epoch training history of each model the run trained: one per fold of a
+        cross-validated seed (its fold folders), else the run's own."""
+        folds = own_files(self.path, sorted(self.path.glob(f"{FOLD_PREFIX}*/{METRICS}")))
+        sources = [read_metrics(p.parent) for p in folds] if folds else [self.metrics]
+        return [m.get("history") or [] for m in sources]
+
+    def _own_text(self, name: str) -> str | None:
+        path = self.path / name
+        return path.read_text() if path.is_file() and own_files(self.path, [path]) else None
+
+    def graph_stats(self) -> dict[str, Any] | None:
+        """The context graph's test edge statistics (graph_stats.json, written by
+        `affectrl graph-explain` / `explain_run`), if the run has them."""
+        text = self._own_text("graph_stats.json")
+        return None if text is None else json.loads(text)
+
+    def config_text(self) -> str | None:
+        """The run's resolved config.yaml, as written."""
+        return self._own_text(CONFIG)
 
 
 def _read_run(run: Path) -> RunRecord:

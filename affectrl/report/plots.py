@@ -78,3 +78,89 @@ def metric_bars_png(summary, metric: str = "weighted_f1") -> bytes:
     ax.set_ylim(max(0.0, low - 5), 100)
     ax.grid(axis="y", alpha=0.3)
     return figure_png(fig)
+
+
+@matplotlib.rc_context(PLAIN_TEXT)
+def grid_comparison_png(cells, title: str) -> bytes | None:
+    """The methods compared on one noise grid: test accuracy against severity, one line per
+    method (mean over seeds of each seed's mean over the cells of that severity, the grid's
+    common [0, 1] scale rounded to 0.05), ± std over seeds as a band; the legend gives each
+    method's grid mean. cells: the rows of `tables.grid_cells` for one dataset and grid. None
+    when its tables carry no severities."""
+    cells = cells.dropna(subset=["severity"])
+    if cells.empty or cells["severity"].nunique() < 2:
+        return None
+    cells = cells.assign(level=(cells["severity"] / 0.05).round() * 0.05)
+    fig, ax = plt.subplots(figsize=(9.0, 4.2))
+    for method, rows in cells.groupby("method", sort=False):
+        per_seed = rows.groupby(["seed", "level"])["accuracy"].mean().unstack("level")
+        mean, std = 100 * per_seed.mean(), 100 * per_seed.std(ddof=1).fillna(0.0)
+        grid_mean = 100 * rows.groupby("seed")["accuracy"].mean().mean()
+        label = f"{method} (grid mean {grid_mean:.2f}, {len(per_seed)} seeds)"
+        (line,) = ax.plot(mean.index, mean.values, marker="o", ms=4, label=label)
+        ax.fill_between(
+            mean.index, mean - std, mean + std, color=line.get_color(), alpha=0.18, lw=0
+        )
+    ax.set_xlabel("severity (0 clean, 1 unusable)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    return figure_png(fig)
+
+
+@matplotlib.rc_context(PLAIN_TEXT)
+def learning_curves_png(curves: dict[str, list[list[dict]]], title: str) -> bytes | None:
+    """Dev loss and dev weighted F1 against epoch, one line per method (mean over its seeds and
+    folds, ± std band). curves: method -> one history per trained model (metrics.json
+    `history`: per epoch a dict with epoch, dev_loss, dev.weighted_f1). None without history."""
+    curves = {m: [h for h in hs if h] for m, hs in curves.items()}
+    curves = {m: hs for m, hs in curves.items() if hs}
+    if not curves:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11.0, 3.8))
+    panels = (("dev loss", lambda e: e["dev_loss"]), ("dev weighted F1 (%)",
+              lambda e: 100 * e["dev"]["weighted_f1"]))  # fmt: skip
+    for ax, (name, value) in zip(axes, panels, strict=True):
+        for method, histories in curves.items():
+            epochs = min(len(h) for h in histories)
+            values = np.array([[value(e) for e in h[:epochs]] for h in histories])
+            x = [e["epoch"] for e in histories[0][:epochs]]
+            mean = values.mean(0)
+            std = values.std(0, ddof=1) if len(values) > 1 else np.zeros_like(mean)
+            (line,) = ax.plot(x, mean, label=f"{method} ({len(values)} runs)")
+            ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.18, lw=0)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return figure_png(fig)
+
+
+@matplotlib.rc_context(PLAIN_TEXT)
+def pareto_png(points: dict[str, tuple[list[float], list[float]]], title: str) -> bytes | None:
+    """Test weighted F1 against edges per utterance of the context graphs, one marker per
+    method (mean ± std over seeds as error bars). points: method -> (edges per utterance per
+    seed, test wF1 per seed, fractions). None without points."""
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(9.0, 4.5))
+    for method, (edges, wf1) in points.items():
+        x, y = np.asarray(edges, dtype=float), 100 * np.asarray(wf1, dtype=float)
+        ax.errorbar(
+            x.mean(),
+            y.mean(),
+            xerr=x.std(ddof=1) if len(x) > 1 else 0,
+            yerr=y.std(ddof=1) if len(y) > 1 else 0,
+            fmt="o",
+            ms=8,
+            capsize=4,
+            label=f"{method} ({len(x)} seeds): {y.mean():.2f} wF1, {x.mean():.1f} edges",
+        )
+    ax.set_xlabel("kept edges per test utterance")
+    ax.set_ylabel("test weighted F1 (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return figure_png(fig)

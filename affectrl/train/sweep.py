@@ -10,10 +10,12 @@ sweep process dies (kill -9 included).
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -126,6 +128,7 @@ def run_local(trials: list[Trial], out: Path, workers: int = 2) -> None:
 def _ray_trainable(params: dict) -> None:
     from ray import tune
 
+    os.chdir(params["cwd"])
     trial = Trial(**{**params["trial"], "overrides": tuple(params["trial"]["overrides"])})
     metrics = run_trial(trial, params["out"])
     tune.report({f"test_{k}": metrics["test"][k] for k in ("accuracy", "weighted_f1")})
@@ -139,36 +142,65 @@ def run_ray(
     num_cpus: int | None = None,
 ) -> None:
     """Run the pending trials on Ray Tune: a local Ray instance, or the cluster at `address`."""
-    try:
-        import ray
-        from ray import tune
-    except ImportError:
-        raise RuntimeError(
-            "the Ray backend needs the `ray` extra: pip install -e '.[ray]'"
-        ) from None
     todo = pending_trials(trials, out)
     if not todo:
         return
+    with ray_session(address, num_cpus):
+        from ray import tune
+
+        grid = [{**asdict(t), "overrides": list(t.overrides)} for t in todo]
+        tuner = tune.Tuner(
+            tune.with_resources(_ray_trainable, {"cpu": cpus_per_trial}),
+            param_space={
+                "trial": tune.grid_search(grid),
+                "out": str(out.resolve()),
+                "cwd": os.getcwd(),
+            },
+            run_config=tune.RunConfig(
+                name="ray", storage_path=str((out / "_ray").resolve()), verbose=0
+            ),
+        )
+        results = tuner.fit()
+    errors = [r.error for r in results if r.error]
+    if errors:
+        raise RuntimeError(f"{len(errors)} Ray trials failed; first: {errors[0]}")
+
+
+def require_ray() -> None:
+    """A clear error when Ray Tune or Optuna (the `ray` extra) is not installed."""
+    try:
+        import optuna  # noqa: F401
+        from ray import tune  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError(
+            f"the Ray backend needs the `ray` extra ({exc.name} is missing): "
+            "pip install -e '.[ray]'"
+        ) from None
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None, num_cpus: int | None) -> Iterator[None]:
+    """Ray for the length of a `with` block: a new local instance with `num_cpus` CPUs, or the
+    running cluster at `address` (e.g. "auto", "ray://host:10001"); a clear error without the
+    `ray` extra."""
+    require_ray()
+    import ray
+
+    # Ray Tune runs each trial in a folder of its own: trainables go back to the command's
+    # folder (os.chdir(cwd)) so that ./data, ./.cache and relative paths in configs mean there
+    # what they mean here; the AFFECTRL_* settings travel too (a cluster's workers have their
+    # own environment).
+    env = {k: v for k, v in os.environ.items() if k.startswith("AFFECTRL_")}
     ray.init(
         address=address,
         num_cpus=None if address else num_cpus,
+        runtime_env={"env_vars": env} if env else None,
         include_dashboard=False,
         ignore_reinit_error=True,
         log_to_driver=False,
         configure_logging=False,
     )
     try:
-        grid = [{**asdict(t), "overrides": list(t.overrides)} for t in todo]
-        tuner = tune.Tuner(
-            tune.with_resources(_ray_trainable, {"cpu": cpus_per_trial}),
-            param_space={"trial": tune.grid_search(grid), "out": str(out.resolve())},
-            run_config=tune.RunConfig(
-                name="ray", storage_path=str((out / "_ray").resolve()), verbose=0
-            ),
-        )
-        results = tuner.fit()
-        errors = [r.error for r in results if r.error]
-        if errors:
-            raise RuntimeError(f"{len(errors)} Ray trials failed; first: {errors[0]}")
+        yield
     finally:
         ray.shutdown()
