@@ -211,7 +211,7 @@ def train_beside_reference(
     refs: list[dict] = []
     with Timer() as whole:
         metrics = Run(resolve_config(config, 1), run_dir, progress=False).train(
-            on_epoch_end=lambda epoch: refs.append(reference.epoch())
+            on_epoch_end=lambda epoch, history: refs.append(reference.epoch())
         )
     history = metrics["history"]
     pairs = list(zip(history, refs, strict=True))[1:] or list(zip(history, refs, strict=True))

@@ -151,7 +151,7 @@ def test_a_second_writer_of_a_run_folder_fails_at_once(tiny_config, tmp_path):
     config = resolve_config(tiny_config, 1)
     errors = []
 
-    def second_writer(epoch):
+    def second_writer(epoch, history):
         if epoch == 1:
             with pytest.raises(
                 RuntimeError, match=rf"run.* is in use by another run \(pid {os.getpid()}\)"
