@@ -249,6 +249,19 @@ register_protocol(
         level="raw",
     )
 )
+# RAVDESS audio-visual's feature-level cells: each modality x {gaussian SNR, missing,
+# substitution}, dimension masking of the action units, the pair at the middle severity.
+RAVDESS_AV_CELLS: dict = {
+    "severities": {
+        "gaussian": (0, -5, -10, -20),
+        "missing": (0.3, 0.6, 1.0),
+        "substitute": (0.3, 0.6, 1.0),
+        "dim_mask": (0.3, 0.6, 1.0),
+    },
+    "pair_values": {"gaussian": -10, "missing": 0.6, "substitute": 0.6},
+    "modalities": ("audio", "visual"),
+    "only": {"dim_mask": ("visual",)},
+}
 register_protocol(
     modality_grid(
         "ravdess-av-standard",
@@ -256,16 +269,16 @@ register_protocol(
         "30/60/100%; substitution 30/60/100%}, dimension masking 30/60/100% of the action units "
         "(visual), raw audio white and babble noise at 20/10/0 dB before feature extraction, the "
         "pair at the middle severity (-10 dB, 60%), and clean",
-        {
-            "gaussian": (0, -5, -10, -20),
-            "missing": (0.3, 0.6, 1.0),
-            "substitute": (0.3, 0.6, 1.0),
-            "dim_mask": (0.3, 0.6, 1.0),
-        },
-        pair_values={"gaussian": -10, "missing": 0.6, "substitute": 0.6},
-        modalities=("audio", "visual"),
-        only={"dim_mask": ("visual",)},
+        **RAVDESS_AV_CELLS,
         raw={"gaussian": (20, 10, 0), "babble": (20, 10, 0)},
+    )
+)
+register_protocol(  # the same without the raw cells, which re-extract eGeMAPS per cell
+    modality_grid(
+        "ravdess-av-features",
+        "the feature-level cells of ravdess-av-standard (no raw-audio cells, so nothing is "
+        "extracted again: seconds, where the raw cells take minutes); the main job's grid",
+        **RAVDESS_AV_CELLS,
     )
 )
 register_protocol(
