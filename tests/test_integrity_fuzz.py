@@ -91,7 +91,7 @@ def test_flipped_checkpoints_and_weights_are_refused(tiny_config, tmp_path):
     class Stop(Exception):
         pass
 
-    def stop(epoch):
+    def stop(epoch, history):
         raise Stop
 
     with pytest.raises(Stop):

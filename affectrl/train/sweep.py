@@ -192,7 +192,9 @@ def ray_session(address: str | None, num_cpus: int | None) -> Iterator[None]:
     # own environment).
     env = {k: v for k, v in os.environ.items() if k.startswith("AFFECTRL_")}
     ray.init(
-        address=address,
+        # "local": a new instance even where `ray start` left a cluster running on this machine
+        # (ray.init(None) would join that cluster, another user's perhaps)
+        address=address or "local",
         num_cpus=None if address else num_cpus,
         runtime_env={"env_vars": env} if env else None,
         include_dashboard=False,
