@@ -5,8 +5,9 @@ time `make venv` there (the environment build, `venv_build_s`), then time the de
 (`demo_wall_s`: features extracted into the clone's empty cache, every run trained, the grids,
 the report). Without it: the demo in this checkout into a fresh output folder (features already
 cached are reused unless --fresh-cache), and venv_build_s is null. Prints one JSON object as its
-last line: demo_wall_s, venv_build_s, report_path, the load average before and after, and per
-comparison of configs/demo.yaml the demo's and the full benchmark's figures.
+last line: demo_wall_s, demo_cpu_s (all its processes), venv_build_s, report_path, the load
+average before and after, and per comparison of configs/demo.yaml the demo's and the full
+benchmark's figures.
 
     python benchmarks/main_job.py --fresh-clone [--clone-into DIR --keep]
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -26,10 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
+def _timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the command and everything it waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, cwd=cwd, env=env, check=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -59,7 +65,7 @@ def main() -> None:
             checkout = Path(tempfile.mkdtemp(prefix="affectrl-main-job-")) / "affectrl"
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(checkout)], check=True)
         env.pop("AFFECTRL_CACHE", None)  # the clone's own, empty ./.cache
-        venv_build = _timed(["make", "venv"], checkout, env)
+        venv_build, _ = _timed(["make", "venv"], checkout, env)
         python = checkout / ".venv" / "bin" / "python"
     else:
         checkout, python = ROOT, Path(sys.executable)
@@ -69,7 +75,7 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     seeds = [str(s) for s in range(1, args.seeds + 1)]
     command = [str(python), "-m", "affectrl", "demo", "--runs-dir", str(out), "--seeds", *seeds]
-    wall = _timed(command, checkout, env)
+    wall, cpu = _timed(command, checkout, env)
     demo = json.loads((out / "demo.json").read_text())
     report = out / "report" / "report.html"
     if not report.is_file():
@@ -92,6 +98,7 @@ def main() -> None:
         json.dumps(
             {
                 "demo_wall_s": round(wall, 1),
+                "demo_cpu_s": round(cpu, 1),  # under load, what the wall time would need alone
                 "venv_build_s": None if venv_build is None else round(venv_build, 1),
                 "report_path": str(report),
                 "fresh_clone": args.fresh_clone,
