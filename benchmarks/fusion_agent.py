@@ -85,7 +85,7 @@ def grid(model, ds, seed, transform, predict=None) -> pd.DataFrame:
 def run_seed(seed: int, args, out: Path, quality: QualityEstimator) -> tuple[dict, pd.DataFrame]:
     ds, model, splits = trained(CONFIGS["backbone"], seed, out, args.override)
     transform = splits["train"].transform
-    stats = splits["train"].feature_stats()  # the curriculum's noise scale, as in training
+    stats = splits["train"].noise_stats()  # the curriculum's noise scale, as in training
     fusion = model.fusion
     fusion.use_quality(quality)
     base = fusion.fixed_weights.clone()

@@ -410,3 +410,77 @@ def test_both_agents_compose_in_one_model(tmp_path):
 def test_fusion_agent_needs_two_modalities():
     with pytest.raises(ValueError, match="two or more modalities"):
         build_model({"fusion": {"name": "agent"}}, {"text": 6}, num_classes=2, num_speakers=1)
+
+
+def _clips(n: int, seed: int) -> list[Dialogue]:
+    """One-clip dialogues of 3 classes read from both audio and visual (clip-level, as RAVDESS)."""
+    centre = np.random.default_rng(99)  # the same class centres in every split
+    centres = {m: centre.normal(size=(3, 6)) * 1.5 for m in ("audio", "visual")}
+    rng = np.random.default_rng(seed)
+    clips = []
+    for k in range(n):
+        label = int(rng.integers(0, 3))
+        feats = {m: (c[label] + rng.normal(size=6)).astype(np.float32) for m, c in centres.items()}
+        clips.append(
+            Dialogue(
+                f"c{seed}-{k}",
+                ["s"],
+                np.array([label]),
+                features={m: f[None] for m, f in feats.items()},
+            )
+        )
+    return clips
+
+
+@pytest.fixture
+def gaussian_curriculum():
+    """Gaussian noise only, at the full SNR range from the first step: the corruption the
+    "fast" state's degradation channel measures."""
+    from affectrl.noise.protocols import PROTOCOLS, Curriculum, register_protocol
+
+    register_protocol(Curriculum("test-gaussian", "test", kinds=("gaussian",), ramp=0.0))
+    yield "test-gaussian"
+    PROTOCOLS.unregister("test-gaussian")
+
+
+def test_weight_on_a_corrupted_modality_falls_as_its_severity_rises(gaussian_curriculum):
+    """The weight plot's claim on a small trained audio-visual agent: along the Gaussian cells of
+    ravdess-av-standard (clean, 0, -5, -10, -20 dB) the mean weight on the corrupted modality
+    falls (flat within 0.02 where the degradation channel saturates, -10 -> -20 dB), and the
+    other modality takes it."""
+    from affectrl.agents.fusion.plots import weights_by_cell
+
+    ds = DialogueDataset(
+        "av",
+        ["a", "b", "c"],
+        {"train": _clips(240, 0), "dev": _clips(30, 1), "test": _clips(60, 2)},
+    )
+    torch.manual_seed(0)
+    spec = {
+        "fusion": {"name": "agent", "hidden": 16, "signals": "fast"},
+        "context": {"name": "none"},
+        "classifier": {"hidden": 16, "dropout": 0.0},
+        "unimodal_loss_weight": 1.0,
+    }
+    model = build_model(spec, {"audio": 6, "visual": 6}, 3, 1)
+    warmup = Batches(ds, "train", ["audio", "visual"], 32)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(15):  # the supervised warm-up, clean
+        for batch in warmup.shuffled(generator):
+            optimizer.zero_grad()
+            model.loss(model(batch), batch).backward()
+            optimizer.step()
+    model.fusion.use_quality(QualityEstimator.fit(ds))
+    cfg = AgentTrainConfig(
+        iterations=40, seed=0, samples=4, curriculum=gaussian_curriculum, ppo=PPOConfig(lr=3e-3)
+    )
+    train = Batches(ds, "train", ["audio", "visual"], 60)
+    train_fusion_agent(model, train, FeatureStats.from_dataset(ds), cfg, progress=False)
+    table = weights_by_cell(model, ds, "ravdess-av-standard", lambda b: b).set_index("cell")
+    for m, other in (("audio", "visual"), ("visual", "audio")):
+        cells = ["clean"] + [f"{m}/gaussian/{snr}" for snr in (0, -5, -10, -20)]
+        w = table.loc[cells, f"w_{m}"].to_numpy()
+        assert (np.diff(w) < 0.02).all() and w[3] < w[1] < w[0], (m, w)
+        assert w[-1] < w[0] - 0.15, (m, w)
+        assert table.loc[cells[-1], f"w_{other}"] > 0.6, m  # the weight went to the other one

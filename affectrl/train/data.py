@@ -15,6 +15,8 @@ from ..data.folds import carve_dev, cv_split
 from ..noise.feature import FeatureStats
 from ..tensorfile import load_tensors, save_tensors
 
+Corrupt = Callable[[DialogueBatch, int], DialogueBatch]  # (raw batch, its index in the pass)
+
 _LOADED: dict[str, DialogueDataset] = {}
 
 
@@ -208,10 +210,11 @@ class Batches:
     def __len__(self) -> int:
         return -(-len(self.dialogues) // self.batch_size)
 
-    def _collate(self, order: list[int]) -> Iterator[DialogueBatch]:
-        for i in range(0, len(order), self.batch_size):
+    def _collate(self, order: list[int], corrupt: Corrupt | None = None) -> Iterator[DialogueBatch]:
+        for k, i in enumerate(range(0, len(order), self.batch_size)):
             chunk = [self.dialogues[j] for j in order[i : i + self.batch_size]]
-            yield self.transform(collate(chunk, self.modalities, self.speaker_vocab))
+            batch = collate(chunk, self.modalities, self.speaker_vocab)
+            yield self.transform(batch if corrupt is None else corrupt(batch, k))
 
     def in_order(self) -> list[DialogueBatch]:
         """The split in its stored order (collated once, reused every epoch)."""
@@ -221,10 +224,22 @@ class Batches:
 
     def feature_stats(self) -> FeatureStats:
         """Feature statistics of the whole split as the model sees it (after the transform):
-        what noise scaled to "the training features" and the quality estimator must use."""
+        what the quality estimator must use."""
         whole = collate(self.dialogues, self.modalities, self.speaker_vocab)
         return FeatureStats.from_batch(self.transform(whole))
 
-    def shuffled(self, generator: torch.Generator) -> Iterator[DialogueBatch]:
+    def noise_stats(self) -> FeatureStats:
+        """Feature statistics of the whole split in the data's own units (before the
+        transform): the scale of the noise `shuffled(corrupt=...)` adds, as the noise grids
+        corrupt the data before the model's transform (affectrl.noise.grid)."""
+        return FeatureStats.from_batch(collate(self.dialogues, self.modalities, self.speaker_vocab))
+
+    def shuffled(
+        self, generator: torch.Generator, corrupt: Corrupt | None = None
+    ) -> Iterator[DialogueBatch]:
+        """One shuffled pass; corrupt(batch, k) is applied to the k-th batch in the data's own
+        units, before the transform (noise at a given SNR then means what it means in
+        evaluation, whatever the standardisation: with `standardize: speaker` noise added after
+        the per-speaker z-scoring would be a different, milder corruption)."""
         order = torch.randperm(len(self.dialogues), generator=generator).tolist()
-        return self._collate(order)
+        return self._collate(order, corrupt)

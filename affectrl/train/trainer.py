@@ -159,7 +159,7 @@ class Run:
             from ..noise.protocols import get_curriculum
 
             curriculum = get_curriculum(cfg["noise"]["protocol"])
-            stats = splits["train"].feature_stats()
+            stats = splits["train"].noise_stats()  # corrupted before the transform
             self.corrupt = lambda batch, progress, step: curriculum.corrupt(
                 batch, progress, cfg["seed"] * 1_000_003 + step, stats
             )
@@ -223,12 +223,7 @@ class Run:
         for epoch in bar:
             start, cpu_start = time.perf_counter(), time.process_time()
             generator = torch.Generator().manual_seed(cfg["seed"] * 100_003 + epoch)
-            batches = splits["train"].shuffled(generator)
-            if self.corrupt is not None:  # the noise curriculum, severity ramping with progress
-                progress = (epoch - 1) / tcfg["epochs"]
-                batches = (
-                    self.corrupt(b, progress, epoch * 10_000 + i) for i, b in enumerate(batches)
-                )
+            batches = splits["train"].shuffled(generator, self._epoch_noise(epoch))
             train_loss = self._train_epoch(model, optimizer, batches, epoch)
             train_seconds = time.perf_counter() - start
             train_cpu_seconds = time.process_time() - cpu_start
@@ -272,6 +267,14 @@ class Run:
         results = self._finish(ds, model, state, splits, writer)
         writer.close()
         return results
+
+    def _epoch_noise(self, epoch: int):
+        """The noise curriculum's corruption of epoch `epoch`'s batches (severity ramping with
+        the share of epochs done), or None without a curriculum."""
+        if self.corrupt is None:
+            return None
+        progress = (epoch - 1) / self.config["train"]["epochs"]
+        return lambda batch, i: self.corrupt(batch, progress, epoch * 10_000 + i)
 
     def _train_epoch(self, model, optimizer, batches, epoch: int) -> float:
         """One pass over the training batches; a NaN/Inf loss stops the run (finite.py)."""

@@ -56,12 +56,20 @@ class FusionEnv(gym.Env):
         schedule = get_curriculum(curriculum) if curriculum else None
         generator = torch.Generator().manual_seed(seed)
         self.pool: list[tuple[DialogueBatch, torch.Tensor]] = []
-        batches = [b for _ in range(pool_size) for b in train_batches.shuffled(generator)]
+        drawn: list[DialogueBatch] = []
+
+        def corrupt(batch: DialogueBatch, _: int) -> DialogueBatch:  # before the transform
+            i = len(drawn)
+            return schedule.corrupt(batch, i / pool_size, seed * 100_003 + i, stats)
+
+        while len(drawn) < pool_size:
+            for batch in train_batches.shuffled(generator, corrupt if schedule else None):
+                drawn.append(batch)
+                if len(drawn) == pool_size:
+                    break
         device = module_device(model)
         self.cls_weights = self.cls_weights.to(device)
-        for i, batch in enumerate(batches[:pool_size]):
-            if schedule is not None:
-                batch = schedule.corrupt(batch, i / pool_size, seed * 100_003 + i, stats)
+        for batch in drawn:
             batch = batch.to(device)  # corrupted on the CPU, decided where the model lives
             with torch.no_grad():
                 _, logits = self.fusion.encoders(batch.features, batch.modality_mask)

@@ -62,7 +62,7 @@ def run_agent_stage(
     quality = QualityEstimator.fit(ds, steps=int(steps), transform=train_batches.transform)
     quality.save(run_dir / QUALITY_FILE)
     model.fusion.use_quality(quality)
-    stats = train_batches.feature_stats()
+    stats = train_batches.noise_stats()  # the curriculum corrupts before the transform
     history = train_fusion_agent(
         model, train_batches, stats, settings, writer=writer, progress=progress
     )

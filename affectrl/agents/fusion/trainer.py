@@ -78,10 +78,6 @@ def utterance_rewards(
     return total, terms
 
 
-def _stream(batches, generator: torch.Generator) -> Iterator[DialogueBatch]:
-    """Endless shuffled passes over a `Batches` split."""
-    for _ in itertools.count():
-        yield from batches.shuffled(generator)
 
 
 def _training_batches(
@@ -95,15 +91,22 @@ def _training_batches(
 ) -> Iterator[tuple[int, DialogueBatch]]:
     """(iteration, batch) for `config.iterations` steps: shuffled passes over the split, each
     batch corrupted as the curriculum says (severity ramping with the share of steps done) on
-    the CPU, then moved to `device`."""
+    the CPU in the data's own units (`stats`: `Batches.noise_stats`), then transformed, as the
+    noise grids do, then moved to `device`."""
     curriculum = get_curriculum(config.curriculum) if config.curriculum else None
-    stream = _stream(train_batches, generator)
+    it = 0
+
+    def corrupt(batch: DialogueBatch, _: int) -> DialogueBatch:
+        # called lazily inside next(stream) below, so `it` is the step being drawn
+        return curriculum.corrupt(batch, it / config.iterations, config.seed * 100_003 + it, stats)
+
+    passes = (
+        train_batches.shuffled(generator, corrupt if curriculum is not None else None)
+        for _ in itertools.count()
+    )
+    stream = itertools.chain.from_iterable(passes)
     for it in trange(config.iterations, desc=desc, disable=not progress):
         batch = next(stream)
-        if curriculum is not None:
-            batch = curriculum.corrupt(
-                batch, it / config.iterations, config.seed * 100_003 + it, stats
-            )
         yield it, batch.to(device)
 
 
