@@ -153,6 +153,27 @@ def test_speaker_standardisation_uses_each_speakers_own_statistics(tiny_root):
         standardizer(ds, ["visual"], "actor")
 
 
+def test_a_speaker_constant_on_a_dimension_does_not_blow_up_its_deviations():
+    """An action unit one actor never shows has std ~0 for that actor: its z-scores use at least
+    SPEAKER_STD_FLOOR x the median actor's std, so a deviation (noise) stays bounded."""
+    from affectrl.data import Dialogue, DialogueDataset
+    from affectrl.train.data import SPEAKER_STD_FLOOR
+
+    rng = np.random.default_rng(0)
+    clips = []
+    for s in ("A", "B", "C"):
+        for k in range(20):
+            x = rng.normal(size=(1, 2)).astype(np.float32)
+            if s == "A":
+                x[0, 0] = 0.0  # constant for A
+            clips.append(Dialogue(f"{s}{k}", [s], np.array([0]), features={"visual": x}))
+    ds = DialogueDataset("toy", ["x"], {"train": clips})
+    batch = collate(clips[:1], ["visual"])  # one of A's clips, moved by 1 on dimension 0
+    batch.features["visual"][..., 0] += 1.0
+    z = standardizer(ds, ["visual"], "speaker")(batch).features["visual"][0, 0, 0]
+    assert 0 < z <= 1 / SPEAKER_STD_FLOOR / 0.7  # other actors' std ~1 (was 1e6 at the floor)
+
+
 def test_wavs_at_other_rates_are_resampled(tmp_path):
     _tone(tmp_path / "a16.wav", 16000, seconds=1.0)
     _tone(tmp_path / "a48.wav", 48000, seconds=1.0)

@@ -71,6 +71,7 @@ def modalities_for(config: dict, ds: DialogueDataset) -> list[str]:
 
 
 STANDARDIZE = (False, True, "global", "speaker")
+SPEAKER_STD_FLOOR = 0.5  # of the median speaker's std, per dimension (`standardize: speaker`)
 
 
 class Standardizer:
@@ -126,7 +127,8 @@ def standardizer(
     folder); "speaker" — each utterance with the mean / std of its speaker's own utterances
     (every split's, clean, no labels: on unseen speakers this removes the voice and face of the
     person, which a speaker-independent classifier cannot learn from 10-12 training speakers;
-    a trained model computes them on the data it predicts).
+    a trained model computes them on the data it predicts), each speaker's std floored at
+    SPEAKER_STD_FLOOR x the median speaker's.
 
     The transform returns a new batch (the input's feature tensors are not modified), so it can
     be applied to a corrupted copy of a clean batch that is reused."""
@@ -151,8 +153,13 @@ def _speaker_standardizer(ds: DialogueDataset, modalities: list[str]):
                 per[s].append(x)
         xs = [np.stack(per[s]) for s in names]
         mean = torch.from_numpy(np.stack([x.mean(0) for x in xs]))  # [S, D]
-        std = torch.from_numpy(np.stack([x.std(0).clip(min=1e-6) for x in xs]))
-        stats[m] = (mean, std)
+        std = np.stack([x.std(0) for x in xs])
+        # A dimension one speaker hardly varies on (an action unit an actor never shows) would
+        # turn any deviation from it, noise included, into an enormous z-score (x 2e5 on
+        # RAVDESS's AUs at a 1e-6 floor): each speaker's spread is at least SPEAKER_STD_FLOOR x
+        # the median speaker's.
+        std = np.maximum(std, SPEAKER_STD_FLOOR * np.median(std, 0)).clip(min=1e-6)
+        stats[m] = (mean, torch.from_numpy(std))
 
     def transform(batch: DialogueBatch) -> DialogueBatch:
         index = torch.zeros(batch.utterance_mask.shape, dtype=torch.long)  # [B, T]
