@@ -29,30 +29,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from ..data.folds import GROUPS, split_groups
+from ..data.folds import split_groups
 from ..eval.metrics import SUMMARY_KEYS, classification_metrics
 from ..io import atomic_write, write_json
-
-CV_KEYS = ("folds", "group", "fold")
-
-
-def check_cv(cv: Any) -> None:
-    """`train.cv` is null or {folds: int >= 2, group: speaker|dialogue, fold: 1..folds}."""
-    if cv is None:
-        return
-    if not isinstance(cv, dict):
-        raise ValueError(f"train.cv must be a mapping, e.g. {{folds: 4}}; got {cv!r}")
-    unknown = sorted(set(cv) - set(CV_KEYS))
-    if unknown:
-        raise ValueError(f"unknown train.cv setting(s) {unknown}; known: {', '.join(CV_KEYS)}")
-    folds = cv.get("folds")
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise ValueError(f"train.cv.folds must be an integer >= 2, got {folds!r}")
-    if cv.get("group", "speaker") not in GROUPS:
-        raise ValueError(f"train.cv.group must be one of {GROUPS}, got {cv.get('group')!r}")
-    fold = cv.get("fold")
-    if fold is not None and (isinstance(fold, bool) or fold not in range(1, folds + 1)):
-        raise ValueError(f"train.cv.fold must be an integer in 1..{folds}, got {fold!r}")
 
 
 def cv_settings(config: dict) -> dict | None:
