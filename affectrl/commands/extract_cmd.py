@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+import yaml
+
 from ..data.registry import load_dataset
 from ..device import DEVICE_HELP, check_device_name
 from ..features.encoders import DEFAULT_ENCODERS, HELP
 from ..features.extract import extract_modality
+from ..features.templates import build_template
 
 EPILOG = "encoders (all frozen, loaded from installed packages or local files, never downloaded):\n"
 EPILOG += "\n".join(f"  {name:14s} {text}" for name, text in HELP.items())
@@ -22,6 +25,7 @@ examples:
   affectrl extract iemocap6 meld7 mosi                       # MiniLM text embeddings
   affectrl extract ravdess --modality audio                  # eGeMAPS, 88-d
   affectrl extract byo:my_data --modality visual --encoder 'cnn:w.safetensors?frames=4&crop=center'
+  affectrl extract iemocap6 --template '{name: context, past: 4}'  # a run's text_template
 """
 
 
@@ -39,6 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--encoder", help="encoder name (default: minilm for text, egemaps for audio; see below)"
+    )
+    p.add_argument(
+        "--template",
+        help="text template, as a run config's `text_template` (YAML: a name or a mapping, e.g. "
+        "'{name: context, past: 4, future: 1}'; default: the utterance alone; docs/FEATURES.md)",
     )
     p.add_argument("--batch-size", type=_positive, help="texts per forward pass (speed only)")
     p.add_argument("--chunk-size", type=_positive, help="items per resumable chunk file")
@@ -64,6 +73,11 @@ def cmd_extract(args: argparse.Namespace) -> int:
     encoder = args.encoder or DEFAULT_ENCODERS[args.modality]
     if encoder is None:
         raise ValueError(f"--encoder is required for {args.modality} (e.g. cnn:PATH)")
+    template = None
+    if args.template is not None:
+        if args.modality != "text":
+            raise ValueError("--template is for text (--modality text)")
+        template = build_template(yaml.safe_load(args.template))
     for name in args.datasets:
         ds = load_dataset(name)
         result = extract_modality(
@@ -74,6 +88,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
             chunk_size=args.chunk_size,
             progress=not args.no_progress,
             device=args.device,
+            template=template,
         )
         n, dim = result.features.shape
         print(f"{ds.name}: {n} utterances x {dim} dims ({args.modality}, {encoder})")

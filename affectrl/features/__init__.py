@@ -14,16 +14,20 @@ from .extract import (
     extract_texts,
 )
 from .store import ExtractResult, FeatureStore, settings_hash
+from .templates import TEMPLATES, TextTemplate, build_template
 from .transforms import RawItem, RawTransform, transform_spec, with_spec
 
 __all__ = [
     "SHIPPED",
+    "TEMPLATES",
+    "TextTemplate",
     "Encoder",
     "ExtractResult",
     "FeatureStore",
     "RawItem",
     "RawTransform",
     "attach_features",
+    "build_template",
     "extract_audio",
     "extract_frames",
     "extract_items",

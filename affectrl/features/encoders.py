@@ -39,6 +39,7 @@ class Encoder(ABC):
 
     modality: str
     slug: str
+    templated: bool = False  # encodes TemplateInput items (text templates other than utterance)
 
     @abstractmethod
     def settings(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from ..data.errors import DataError
 from ..data.types import DialogueDataset
 from .encoders import Encoder, get_encoder
 from .store import ExtractResult, FeatureStore, check_chunk_size
+from .templates import TemplateInput, TemplateSpec, TextTemplate, build_template, template_inputs
 from .transforms import RawTransform, transform_spec
 
 SHIPPED = "shipped"
@@ -27,17 +28,30 @@ def store_namespace(ds: DialogueDataset) -> str:
     return SHARED_NAMESPACES.get(ds.name, ds.name)
 
 
-def key_settings(encoder: Encoder, transform: RawTransform | None) -> dict[str, Any]:
-    """The store key beyond the dataset: encoder settings, modality, raw transform spec."""
-    return {
+def key_settings(
+    encoder: Encoder, transform: RawTransform | None, template: TextTemplate | None = None
+) -> dict[str, Any]:
+    """The store key beyond the dataset: encoder settings, modality, raw transform spec, and
+    the text template's spec where it has one (`utterance` adds nothing: the key of before)."""
+    key = {
         **encoder.settings(),
         "modality": encoder.modality,
         "transform": transform_spec(transform),
     }
+    spec = template.spec() if template is not None else None
+    if spec is not None:
+        key["template"] = spec
+    return key
 
 
-def modality_inputs(ds: DialogueDataset, modality: str) -> tuple[list[str], list[Any]]:
-    """All utterance ids and their raw inputs (texts or media paths), in dataset order."""
+def modality_inputs(
+    ds: DialogueDataset, modality: str, template: TemplateSpec = None
+) -> tuple[list[str], list[Any]]:
+    """All utterance ids and their raw inputs (texts or media paths), in dataset order; for
+    text with a template other than `utterance`, each utterance's `TemplateInput` (its window
+    of turns, affectrl.features.templates) instead of its text."""
+    template = build_template(template) if modality == "text" else None
+    templated = template is not None and template.spec() is not None
     if modality != "text" and modality not in MEDIA_KEYS:
         raise ValueError(f"unknown modality {modality!r}; known: text, {', '.join(MEDIA_KEYS)}")
     where = ds.source[0] if ds.source else ds.name
@@ -54,6 +68,8 @@ def modality_inputs(ds: DialogueDataset, modality: str) -> tuple[list[str], list
                 raise DataError(where, f"{ds.name} has no {modality} media files to encode", d.id)
             inputs = d.media[key]
         ids += d.utterance_ids
+        if templated:
+            inputs = template_inputs(template, d.utterance_ids, d.speakers, inputs)
         items += list(inputs)
     return ids, items
 
@@ -72,10 +88,12 @@ def extract_items(
     store: FeatureStore | None = None,
     source: Sequence[str] = (),
     device: str | None = None,
+    template: TemplateSpec = None,
 ) -> ExtractResult:
     """Encode `items` (ids unique) through the feature store of `dataset`; cached and resumable.
     `source`: the files the items were read from (each source keeps its own manifest); device:
-    where a torch encoder runs (auto | cpu | cuda[:N]; None: auto)."""
+    where a torch encoder runs (auto | cpu | cuda[:N]; None: auto); template: the text
+    template the items were made with (`modality_inputs`), for the store key."""
     if chunk_size is not None:
         check_chunk_size(chunk_size)  # before any model is loaded or input hashed
     enc = (
@@ -86,11 +104,16 @@ def extract_items(
     ids, items = list(ids), list(items)
     if len(ids) != len(items):
         raise ValueError(f"{len(ids)} ids but {len(items)} inputs")
+    if not enc.templated and any(isinstance(x, TemplateInput) for x in items[:1]):
+        raise ValueError(
+            f"text encoder {enc.slug!r} reads utterances only, not text templates "
+            "(`text_template`); use a sentence-transformers encoder (minilm, st:PATH)"
+        )
     store = store or FeatureStore()
     return store.extract(
         dataset,
         enc.slug,
-        key_settings(enc, transform),
+        key_settings(enc, transform, build_template(template) if enc.modality == "text" else None),
         ids,
         [enc.fingerprint(x) for x in items],
         lambda sl: enc.encode(items[sl], ids[sl], transform),
@@ -112,10 +135,11 @@ def extract_modality(
     progress: bool = True,
     store: FeatureStore | None = None,
     device: str | None = None,
+    template: TemplateSpec = None,
 ) -> ExtractResult:
     """Features of every utterance of `ds` for one modality, from the store or freshly encoded
-    (on `device`, see `extract_items`)."""
-    ids, items = modality_inputs(ds, modality)
+    (on `device`, see `extract_items`); text through `template` (None: `utterance`)."""
+    ids, items = modality_inputs(ds, modality, template)
     return extract_items(
         store_namespace(ds),
         encoder,
@@ -129,6 +153,7 @@ def extract_modality(
         store=store,
         source=ds.source,
         device=device,
+        template=template,
     )
 
 
@@ -139,6 +164,7 @@ def attach_features(
     progress: bool = True,
     transforms: Mapping[str, RawTransform] | None = None,
     device: str | None = None,
+    text_template: TemplateSpec = None,
 ) -> DialogueDataset:
     """Set `dialogue.features[modality]` (float32 [T, D]) for each modality -> encoder name.
 
@@ -146,7 +172,9 @@ def attach_features(
     Other names are encoders (see `affectrl.features.encoders`), extracted from
     `Dialogue.texts` / `Dialogue.media[...]` or loaded from the feature store. `transforms`
     optionally maps a modality to a raw-input transform (cached apart by its spec); `device`
-    is where torch encoders run (None: auto). Returns `ds` (modified in place).
+    is where torch encoders run (None: auto); `text_template` what text the text encoder reads
+    per utterance (a name or {name, options}, affectrl.features.templates; None: the
+    utterance alone). Returns `ds` (modified in place).
     """
     transforms = transforms or {}
     for modality, name in encoders.items():
@@ -163,6 +191,7 @@ def attach_features(
             transform=transforms.get(modality),
             progress=progress,
             device=device,
+            template=text_template,
         )
         ds.with_features(modality, result.as_dict())
     return ds

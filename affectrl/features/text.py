@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .encoders import Encoder
+from .templates import Rendered, TemplateInput
 from .transforms import RawItem, RawTransform
 
 DEFAULT_BATCH_SIZE = 64
@@ -54,6 +55,7 @@ class SentenceEncoder(Encoder):
     """
 
     modality = "text"
+    templated = True
 
     def __init__(
         self,
@@ -92,16 +94,75 @@ class SentenceEncoder(Encoder):
         return {"encoder": "sentence-transformers", **self.identity}
 
     def encode(
-        self, items: Sequence[str], ids: Sequence[str], transform: RawTransform | None = None
+        self,
+        items: Sequence[str | TemplateInput],
+        ids: Sequence[str],
+        transform: RawTransform | None = None,
     ) -> np.ndarray:
-        texts = [str(t) for t in items]
-        if transform is not None:
-            texts = [str(transform(t, RawItem(u, "text"))) for t, u in zip(texts, ids, strict=True)]
+        """N texts, or N templated utterances (affectrl.features.templates) -> float32 [N, D]."""
         from ..device import resolve_device
 
         device = str(resolve_device(self.device, "feature extraction device"))
         model = load_sentence_model(str(self.path), device)
+        if items and isinstance(items[0], TemplateInput):
+            return self._encode_templated(model, items, transform)
+        texts = [str(t) for t in items]
+        if transform is not None:
+            texts = [str(transform(t, RawItem(u, "text"))) for t, u in zip(texts, ids, strict=True)]
         vectors = model.encode(
             texts, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
         )
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
+    def _encode_templated(
+        self, model, items: Sequence[TemplateInput], transform: RawTransform | None
+    ) -> np.ndarray:
+        """Render each window within the model's token limit, then pool as its template says:
+        `all` the model's sentence vector, `target` the mean of the target's token vectors."""
+        tokenizer, limit = model.tokenizer, int(model.max_seq_length)
+        specials = tokenizer.num_special_tokens_to_add()
+
+        @lru_cache(maxsize=65536)
+        def count(text: str) -> int:
+            return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+        rendered = [item.render(count, limit, specials, transform) for item in items]
+        texts = [r.text for r in rendered]
+        if items[0].template.pool == "all":
+            vectors = model.encode(
+                texts, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
+            )
+            return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+        tokens = model.encode(
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=False,
+            output_value="token_embeddings",
+            convert_to_numpy=False,
+        )
+        normalise = any(type(m).__name__ == "Normalize" for m in model)
+        out = [
+            target_mean(tokenizer, limit, r, t.float().cpu().numpy(), normalise)
+            for r, t in zip(rendered, tokens, strict=True)
+        ]
+        return np.stack(out).astype(np.float32)
+
+
+def target_mean(
+    tokenizer, limit: int, rendered: Rendered, tokens: np.ndarray, normalise: bool
+) -> np.ndarray:
+    """Mean of the token vectors (float32 [L, D], the encoder's output for `rendered.text`)
+    whose characters lie in the target's span -> [D], L2-normalised if `normalise`; all the
+    tokens when the target has none (an empty utterance, or one cut off by the length limit)."""
+    offsets = tokenizer(
+        rendered.text, truncation=True, max_length=limit, return_offsets_mapping=True
+    )["offset_mapping"]
+    if len(offsets) != len(tokens):
+        raise RuntimeError(f"{len(offsets)} token offsets for {len(tokens)} token vectors")
+    inside = [
+        i for i, (a, b) in enumerate(offsets) if b > a and a >= rendered.start and b <= rendered.end
+    ]
+    vector = tokens[inside].mean(0) if inside else tokens.mean(0)
+    if normalise:
+        vector = vector / max(float(np.linalg.norm(vector)), 1e-12)
+    return vector

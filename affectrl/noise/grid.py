@@ -81,6 +81,7 @@ def raw_cell_batches(
     encoders: dict[str, str],
     batch_size: int | None = None,
     progress: bool = False,
+    text_template: dict | str | None = None,
 ) -> RawBatches:
     """The batches of a raw-level cell: `split` with each corrupted modality's features
     extracted again (encoder `encoders[modality]`, e.g. the config's `features:`) from its
@@ -89,7 +90,8 @@ def raw_cell_batches(
     cross-validation share one extraction per cell. The batches report the cell's severity and
     value for the corrupted modality (`corruption["severity"]`, `["value"]`; `["kind"]` stays 0:
     the feature-level kinds do not name raw noise). A babble spec without a `pool` mixes
-    BABBLE_POOL clips of the dataset, evenly spaced in id order."""
+    BABBLE_POOL clips of the dataset, evenly spaced in id order. Text is read through the
+    run's `text_template` (a corrupted turn reads the same as target and as context)."""
 
     def batches(cell: Cell) -> list[DialogueBatch]:
         from ..features.extract import extract_items, modality_inputs, store_namespace
@@ -103,7 +105,7 @@ def raw_cell_batches(
                     f"cell {cell.name!r} corrupts raw {m}: its features must be extracted from "
                     f"media (config `features: {{{m}: ...}}`); extracted here: {sorted(encoders)}"
                 )
-            ids, items = modality_inputs(dataset, m)
+            ids, items = modality_inputs(dataset, m, text_template)
             order = sorted(range(len(ids)), key=ids.__getitem__)
             ids, items = [ids[i] for i in order], [items[i] for i in order]
             if spec["name"] == "babble" and not spec.get("pool"):
@@ -117,6 +119,7 @@ def raw_cell_batches(
                 modality=m,
                 transform=build(spec),
                 progress=progress,
+                template=text_template,
             ).as_dict()
             for d in dialogues.values():
                 d.features[m] = np.stack([vectors[u] for u in d.utterance_ids])

@@ -25,9 +25,11 @@ def attach_configured_features(
     features: dict[str, str],
     device: str | None = None,
     progress: bool = True,
+    text_template: dict | str | None = None,
 ) -> DialogueDataset:
     """Attach extracted features (modality -> extractor name, e.g. {"text": "minilm"}),
-    encoded on `device` (None: auto) where they are not in the feature store yet."""
+    encoded on `device` (None: auto) where they are not in the feature store yet; text through
+    the config's `text_template` (None: the utterance alone)."""
     if not features:
         return ds
     try:
@@ -37,7 +39,9 @@ def attach_configured_features(
             f"config asks for extracted features {features} but affectrl.features is not "
             f"available ({exc})"
         ) from None
-    return attach_features(ds, dict(features), device=device, progress=progress)
+    return attach_features(
+        ds, dict(features), device=device, progress=progress, text_template=text_template
+    )
 
 
 def dataset_for(config: dict, device: str | None = None) -> DialogueDataset:
@@ -45,10 +49,11 @@ def dataset_for(config: dict, device: str | None = None) -> DialogueDataset:
     loaded once per process: runs share it), split as the run uses it: fold `train.cv.fold` of
     a cross-validation, else the dataset's own split; where that has no dev dialogues, dev is
     carved from the training speakers (`affectrl.data.folds`)."""
-    key = json.dumps([config["dataset"], config.get("features") or {}], sort_keys=True)
+    features, template = config.get("features") or {}, config.get("text_template")
+    key = json.dumps([config["dataset"], features, template], sort_keys=True)
     if key not in _LOADED:
         ds = load_dataset(config["dataset"])
-        _LOADED[key] = attach_configured_features(ds, config.get("features") or {}, device)
+        _LOADED[key] = attach_configured_features(ds, features, device, text_template=template)
     cv = (config.get("train") or {}).get("cv")
     if cv and cv.get("fold"):
         return cv_split(_LOADED[key], cv["folds"], cv["fold"] - 1, cv.get("group", "speaker"))

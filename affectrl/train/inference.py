@@ -275,7 +275,13 @@ class TrainedModel:
         ds = load_dataset(data) if isinstance(data, str) else data
         encoders = self.config.get("features") or {}
         used = {m: e for m, e in encoders.items() if m in self.inputs.modalities}
-        return attach_configured_features(ds, used, device=str(self.device), progress=progress)
+        return attach_configured_features(
+            ds,
+            used,
+            device=str(self.device),
+            progress=progress,
+            text_template=self.config.get("text_template"),
+        )
 
     def predict(
         self,

@@ -241,7 +241,8 @@ def grid_run(
     for d in folds or [Path(seed_dir)]:
         run = load_run(d, device)
         media = {m: e for m, e in (run.config.get("features") or {}).items() if e != "shipped"}
-        raw = raw_cell_batches(run.dataset, split, media) if media else None
+        template = run.config.get("text_template")
+        raw = raw_cell_batches(run.dataset, split, media, text_template=template) if media else None
         corruption_seed = run.seed if seed is None else seed
         table = run_grid(
             run.logits, run.dataset, split, grid, corruption_seed, progress=progress, raw=raw

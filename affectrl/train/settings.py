@@ -15,6 +15,7 @@ from typing import Any, Literal
 from ..agents.fusion.settings import AgentTrainConfig
 from ..data.folds import GROUPS
 from ..device import DEVICE_HELP, check_device_name
+from ..features.templates import TEMPLATES, build_template
 from ..models.context import CONTEXTS
 from ..models.erc import LATE
 from ..models.fusion import FUSIONS
@@ -155,6 +156,11 @@ class Settings(Section):
         "modalities not listed keep the dataset's own features",
         message="must map modalities to encoder names, e.g. {text: minilm}",
     )
+    text_template: dict = component(
+        TEMPLATES,
+        "what the text encoder reads for each utterance: the utterance alone, with its speaker, "
+        "or a window of the dialogue around it (options per template below; cached apart)",
+    )
     modalities: list[str] | None = setting(
         None,
         "the modalities the model reads, in order (null: all the dataset has)",
@@ -173,6 +179,7 @@ class Settings(Section):
     agent: AgentTrainConfig = setting(AgentTrainConfig, "the fusion agent's RL stage")
 
     def check(self) -> None:
+        build_template(self.text_template)  # its bounds (a window of -1 turns) are errors now
         if self.agent.train and self.model.fusion.get("name") != "agent":
             raise ValueError("`agent.train: true` needs `model.fusion.name: agent`")
 
@@ -217,6 +224,7 @@ def config_reference() -> str:
         ("Fusions (`model.fusion`)", FUSIONS),
         ("Context models (`model.context`)", CONTEXTS),
         ("Context graphs (`model.context.graph`, inside `cogmen`)", GRAPHS),
+        ("Text templates (`text_template`)", TEMPLATES),
     ):
         out += ["", f"## {title}", ""]
         header = ("name", "option", "type", "default", "meaning")
