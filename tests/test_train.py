@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -88,6 +89,16 @@ def test_run_folder_contents_and_config_guard(tmp_path):
     other = resolve_config({**TINY, "train": {**TINY["train"], "epochs": 2}}, 1)
     with pytest.raises(ValueError, match="different config"):
         Run(other, run_dir, progress=False).train()
+    # a run written before a setting existed resumes under the code that added it (default
+    # value), and is still refused when the new setting is not at its default
+    older = copy.deepcopy(config)
+    del older["train"]["fused_adam"]
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(older, sort_keys=False))
+    assert Run(config, run_dir, progress=False).train()["test"] == metrics["test"]
+    fused = copy.deepcopy(config)
+    fused["train"]["fused_adam"] = True
+    with pytest.raises(ValueError, match="different config"):
+        Run(fused, run_dir, progress=False).train()
 
 
 def test_fixed_weights_are_tuned_on_dev(tmp_path):

@@ -131,7 +131,7 @@ class Run:
     def _check_config(self) -> None:
         path = self.run_dir / CONFIG
         if path.is_file():
-            saved = yaml.safe_load(path.read_text())
+            saved = _with_current_defaults(yaml.safe_load(path.read_text()))
             if _without_device(saved) != _without_device(self.config):
                 raise ValueError(
                     f"{self.run_dir} holds a run of a different config; use another --name "
@@ -351,6 +351,17 @@ class Run:
         self.checkpoint_path.unlink(missing_ok=True)
         self.best_path.unlink(missing_ok=True)
         return results
+
+
+def _with_current_defaults(saved: dict) -> dict:
+    """A run folder's saved config with the settings added since it was written filled in
+    with their defaults, so a toolkit upgrade that adds a setting (whose default keeps the old
+    behaviour) does not turn every earlier run into "a different config". A saved config the
+    current settings reject (a setting since removed) is compared as it is, and so differs."""
+    try:
+        return resolve_config(saved, saved.get("seed", 0))
+    except (ValueError, TypeError, KeyError):
+        return saved
 
 
 def _without_device(config: dict) -> dict:
