@@ -86,6 +86,7 @@ def main() -> None:
         c["agent"]: {
             "metric": c["metric"],
             "baseline": c["best_baseline"],
+            "full_baseline": c["full_best_baseline"],
             "demo": {k: round(v["demo"], 2) for k, v in c["runs"].items()},
             "full": {k: v["full"] for k, v in c["runs"].items()},
             "demo_diff": round(c["demo_diff"], 2),

@@ -53,7 +53,13 @@ def test_the_verdict_says_who_won_and_whether_the_full_benchmark_agrees():
     assert result["best_baseline"] == "b" and result["demo_diff"] == pytest.approx(5.0)
     assert result["full_diff"] == pytest.approx(-1.0) and result["agrees"] is False
     assert "beats the best baseline (b) by 5.00" in result["verdict"]
-    assert "DISAGREES" in result["verdict"]
+    assert "DISAGREES" in result["verdict"] and result["full_best_baseline"] == "b"
+    # the full benchmark's diff is against its own best baseline, not the demo's
+    comparison["full"]["figures"] = {"a": 60.0, "b": 55.0, "c": 62.0}
+    result = _compare(comparison, figures, [1, 2])
+    assert result["best_baseline"] == "b" and result["full_best_baseline"] == "c"
+    assert result["full_diff"] == pytest.approx(-2.0) and result["agrees"] is False
+    assert "against its best baseline (c)" in result["verdict"]
 
 
 def test_demo_runs_a_spec_and_writes_the_table_and_report(tmp_path, capsys):
