@@ -58,8 +58,10 @@ from affectrl.agents.fusion.plots import (  # noqa: E402
     weights_by_cell,
 )
 from affectrl.agents.fusion.quality import QualityEstimator  # noqa: E402
+from affectrl.agents.fusion.stage import detector_steps  # noqa: E402
 from affectrl.agents.fusion.trainer import (  # noqa: E402
     AgentTrainConfig,
+    RewardConfig,
     train_fusion_agent,
     train_gradient_gate,
 )
@@ -120,7 +122,8 @@ def run_pair(seed: int, fold: int, args, out: Path) -> tuple[dict, pd.DataFrame]
         )
 
     fusion = model.fusion
-    fusion.use_quality(QualityEstimator.fit(ds, steps=0, transform=transform))
+    steps = detector_steps(fusion.signals)  # the mismatch detector only where the state reads it
+    fusion.use_quality(QualityEstimator.fit(ds, steps=steps, transform=transform))
     if args.prior:
         fusion.prior = args.prior
     base = fusion.fixed_weights.clone()
@@ -133,7 +136,11 @@ def run_pair(seed: int, fold: int, args, out: Path) -> tuple[dict, pd.DataFrame]
         grids[name] = grid(of=trained(name, seed, fold, out, args.override).model)
     rollouts = Batches(ds, "train", splits["train"].modalities, args.agent_batch, transform)
     cfg = AgentTrainConfig(
-        iterations=args.iterations, seed=seed, samples=args.samples, curriculum=args.curriculum
+        iterations=args.iterations,
+        seed=seed,
+        samples=args.samples,
+        curriculum=args.curriculum,
+        reward=RewardConfig(beta=args.beta),
     )
     start = time.perf_counter()
     history = train_fusion_agent(model, rollouts, stats, cfg, progress=False)
@@ -233,6 +240,7 @@ def aggregate(cells: pd.DataFrame, results: dict, args) -> dict:
             "samples": args.samples,
             "agent_batch": args.agent_batch,
             "curriculum": args.curriculum,
+            "beta": args.beta,
             "prior": args.prior or "config",
         },
     }
@@ -259,7 +267,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3, help="seeds 1..N (default 3)")
     parser.add_argument("--folds", type=int, default=FOLDS, help="folds 1..K to run (default 4)")
-    parser.add_argument("--iterations", type=int, default=200, help="PPO / gate updates")
+    # chosen on the dev actors of folds 1-2 of seed 1 (docs/BENCHMARKS.md, issue 17)
+    parser.add_argument("--iterations", type=int, default=400, help="PPO / gate updates")
+    parser.add_argument(
+        "--beta",
+        type=float,
+        default=0.0,
+        help="weight of the reward's consistency term (default 0: under heavy noise the fused "
+        "prediction follows the noisy modality, so agreeing with it paid for trusting it)",
+    )
     parser.add_argument(
         "--samples", type=int, default=8, help="PPO decisions per clip and update (default 8)"
     )

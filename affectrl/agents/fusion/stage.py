@@ -20,6 +20,15 @@ QUALITY_FILE = "quality.safetensors"
 DETECTOR_STEPS = 300  # the mismatch detector's training steps when the state reads it
 
 
+def detector_steps(signals: str, override: int | None = None) -> int:
+    """Training steps of the quality estimator's mismatch detector for a fusion agent whose
+    state reads `signals`: `override` if given, else DETECTOR_STEPS for "full" (the only state
+    that reads the detector) and 0 otherwise."""
+    if override is not None:
+        return int(override)
+    return DETECTOR_STEPS if signals == "full" else 0
+
+
 def check_agent_modalities(settings: AgentTrainConfig, modalities: list[str]) -> None:
     """Before training: the plot grid and the curriculum of a run's RL stage apply to the
     run's modalities (the names themselves are checked with the settings)."""
@@ -55,11 +64,9 @@ def run_agent_stage(
     from .quality import QualityEstimator
     from .trainer import fine_tune_jointly, train_fusion_agent
 
-    steps = settings.quality_steps
-    if steps is None:
-        steps = DETECTOR_STEPS if model.fusion.signals == "full" else 0
+    steps = detector_steps(model.fusion.signals, settings.quality_steps)
     # on the scale the model reads (the run's standardisation, if any), as the curriculum
-    quality = QualityEstimator.fit(ds, steps=int(steps), transform=train_batches.transform)
+    quality = QualityEstimator.fit(ds, steps=steps, transform=train_batches.transform)
     quality.save(run_dir / QUALITY_FILE)
     model.fusion.use_quality(quality)
     stats = train_batches.noise_stats()  # the curriculum corrupts before the transform
