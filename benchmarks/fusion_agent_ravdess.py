@@ -12,9 +12,10 @@ fold's test actors (raw-noise cells re-extract the audio through the feature sto
 grid mean of a (seed, fold) pair is the mean over its cells; a method's figure is the mean over
 the pairs (each fold holds 240 clips, so this is the pooled accuracy over the 960 clips, per
 seed, averaged over seeds). The agent is compared with the best non-RL method by a paired test
-over the fold x seed pairs. Results are written after every pair (OUT/pairs/*.csv,
-OUT/results.json), so a rerun resumes; the weight plots of the agent (all folds of seed 1) go to
-OUT/; the last line printed is one JSON object.
+over the fold x seed pairs. Results are written after every pair (OUT/pairs/*.csv and *.json),
+so a rerun resumes, and `--shard I/N` processes share one OUT (then `--no-run` aggregates);
+the weight plots of the agent (all folds of seed 1) go to OUT/; the last line printed is one
+JSON object.
 
 `--standardize global` trains every model on globally z-scored features instead (the figures
 per-speaker normalisation is compared with); `--clean-only` evaluates on the clean test actors
@@ -263,6 +264,23 @@ def write_tables(cells: pd.DataFrame, results: dict, out: Path) -> None:
         plot_weights_by_cell(weights, modalities, out / "ravdess_av_fusion_weights.png")
 
 
+def _legacy_results(out: Path) -> dict:
+    """Pair summaries of a folder written before they were one file per pair (results.json)."""
+    path = out / "results.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _shard(text: str) -> tuple[int, int]:
+    """'I/N' -> (I, N) with 0 <= I < N."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes I/N, e.g. 0/2; got {text!r}") from None
+    if not 0 <= i < n:
+        raise argparse.ArgumentTypeError(f"--shard I/N needs 0 <= I < N; got {text!r}")
+    return i, n
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3, help="seeds 1..N (default 3)")
@@ -303,6 +321,14 @@ def main() -> None:
     )
     parser.add_argument("--out", help="resumable (default runs/bench_fusion_agent_ravdess[_X])")
     parser.add_argument(
+        "--shard",
+        type=_shard,
+        default=(0, 1),
+        metavar="I/N",
+        help="run only the pairs whose index (seed-major order) is I modulo N: start N processes "
+        "on one OUT (one per core), then aggregate with --no-run",
+    )
+    parser.add_argument(
         "--override", nargs="*", default=[], metavar="KEY=VALUE", help="for every model"
     )
     args = parser.parse_args()
@@ -311,23 +337,27 @@ def main() -> None:
         args.override = [*args.override, f"standardize={args.standardize}"]
     tag = "".join(f"_{t}" for t in (args.standardize, args.clean_only and "clean") if t)
     out = ROOT / (args.out or f"runs/bench_fusion_agent_ravdess{tag}")
-    results_path = out / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    results = _legacy_results(out)
+    shard, shards = args.shard
     tables = []
-    for seed in range(1, args.seeds + 1):
-        for fold in range(1, args.folds + 1):
-            key, path = f"{seed}-{fold}", out / "pairs" / f"seed{seed}_fold{fold}.csv"
-            if args.no_run and not path.is_file():
-                continue
-            if key not in results or not path.is_file():
-                summary, cells = run_pair(seed, fold, args, out)
-                atomic_write(path, lambda p, c=cells: c.to_csv(p, index=False))
-                results[key] = summary
-                write_json(results_path, results)
-                means = cells.groupby("method")["accuracy"].mean() * 100
-                summary = json.dumps(means.round(2).to_dict())
-                print(f"seed {seed} fold {fold}: {summary}", flush=True)
+    pairs = [(seed, fold) for seed in range(1, args.seeds + 1) for fold in range(1, args.folds + 1)]
+    for index, (seed, fold) in enumerate(pairs):
+        key, path = f"{seed}-{fold}", out / "pairs" / f"seed{seed}_fold{fold}.csv"
+        summary_path = path.with_suffix(".json")
+        if summary_path.is_file():
+            results[key] = json.loads(summary_path.read_text())
+        mine = not args.no_run and index % shards == shard
+        if mine and (key not in results or not path.is_file()):
+            summary, cells = run_pair(seed, fold, args, out)
+            atomic_write(path, lambda p, c=cells: c.to_csv(p, index=False))
+            write_json(summary_path, summary)  # after the cells: a pair is done when both are
+            results[key] = summary
+            means = cells.groupby("method")["accuracy"].mean() * 100
+            print(f"seed {seed} fold {fold}: {json.dumps(means.round(2).to_dict())}", flush=True)
+        if key in results and path.is_file():
             tables.append(pd.read_csv(path))
+    if not tables:
+        raise SystemExit(f"no finished (seed, fold) pair in {out}")
     cells = pd.concat(tables, ignore_index=True)
     write_tables(cells, results, out)
     final = aggregate(cells, results, args)
