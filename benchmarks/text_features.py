@@ -8,9 +8,10 @@ configs/<dataset>_text_cogmen.yaml) and optionally the graph agent's methods.
 
 Per dataset and variant the features are extracted first (timed; a feature-store hit reports
 the time of loading them) and recorded in RUNS_DIR/results.json; then every (seed, method) is
-one resumable run in RUNS_DIR/<dataset>_<variant>_<method>/seed-<k>/ (finished runs are read
-back, not rerun), and results.json is rewritten after each. `--context` is the context template
-(YAML mapping, over the template's defaults), `--variants window=<yaml>` names more templates
+one resumable run in RUNS_DIR/<dataset>_<plain | context-<hash8 of the template>>_<method>/
+seed-<k>/ (finished runs are read back, not rerun; variants of one template share them), and
+results.json is rewritten after each. `--context` is the context template (YAML mapping, over
+the template's defaults), `--variants window=<yaml>` names more templates
 for a dev-score choice of the window. The context template is compared with the plain one as
 a difference of mean test weighted F1 over the seeds both have (paired). The last line is one
 JSON object; figures of what was not run are null. `finetune_s_per_epoch` is null: fine-tuning
@@ -34,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from affectrl.agents.graph.methods import method_config  # noqa: E402
 from affectrl.config import load_config  # noqa: E402
 from affectrl.data import load_dataset  # noqa: E402
-from affectrl.features import build_template, extract_modality  # noqa: E402
+from affectrl.features import build_template, extract_modality, settings_hash  # noqa: E402
 from affectrl.io import write_json  # noqa: E402
 from affectrl.train.trainer import Run, resolve_config  # noqa: E402
 
@@ -98,6 +99,8 @@ def summarise(results: dict) -> dict:
     """Per dataset, variant and method: seeds, mean/std of test and dev wF1 (in %)."""
     out: dict = {}
     for dataset, variants in results.items():
+        if dataset not in CONFIGS:
+            continue
         for variant, entry in variants.items():
             for method, seeds in entry.get("runs", {}).items():
                 test = [100 * r["test_wf1"] for r in seeds.values()]
@@ -139,7 +142,8 @@ def final_line(results: dict, summary: dict) -> dict:
         diff = paired_difference(results, dataset, "context", "cogmen")
         line[f"{dataset}_context_minus_plain_cogmen"] = diff["mean"] if diff else None
         for variant in ("plain", "context"):
-            timing = results.get(dataset, {}).get(variant, {}).get("extraction")
+            key = results.get(dataset, {}).get(variant, {}).get("key")
+            timing = results.get("extractions", {}).get(dataset, {}).get(key)
             line[f"{dataset}_{variant}_extraction_s"] = timing["seconds"] if timing else None
     line["finetune_s_per_epoch"] = None
     return line
@@ -180,12 +184,14 @@ def main() -> None:
             base["train"]["epochs"] = args.epochs
         for variant in args.variants:
             name, template = variant_name(variant), template_of(variant, context)
+            key = "plain" if template is None else f"context-{settings_hash(template)}"
             timing = extract(dataset, template)
             results = read_results(results_path)
+            extractions = results.setdefault("extractions", {}).setdefault(dataset, {})
+            if timing["encoded"] or key not in extractions:  # keep the timing of an encoding
+                extractions[key] = timing
             entry = results.setdefault(dataset, {}).setdefault(name, {})
-            if timing["encoded"] or "extraction" not in entry:
-                entry["extraction"] = timing
-            entry["template"] = template
+            entry.update(template=template, key=key)
             write_json(results_path, results)
             print(f"{dataset} {name}: features {timing}", flush=True)
             if args.extract_only:
@@ -195,7 +201,7 @@ def main() -> None:
                     config = method_config(base, method)
                     if template is not None:
                         config["text_template"] = template
-                    config["name"] = f"{dataset}_{name}_{method}"
+                    config["name"] = f"{dataset}_{key}_{method}"  # one run per template
                     run_dir = runs_dir / config["name"] / f"seed-{seed}"
                     record = run_one(resolve_config(config, seed), run_dir)
                     results = read_results(results_path)
