@@ -14,8 +14,9 @@ results.json is rewritten after each. `--context` is the context template (YAML 
 the template's defaults), `--variants window=<yaml>` names more templates
 for a dev-score choice of the window. The context template is compared with the plain one as
 a difference of mean test weighted F1 over the seeds both have (paired). The last line is one
-JSON object; figures of what was not run are null. `finetune_s_per_epoch` is null: fine-tuning
-the encoder is not part of this benchmark yet.
+JSON object; figures of what was not run are null. `finetune_s_per_epoch` (`--finetune-timing`) is a
+timed partial epoch of fine-tuning the encoder with a linear head, extrapolated (the fine-tuning
+stage itself is not built yet); null when not timed.
 Threads: torch.set_num_threads(--threads, default 1) in every run.
 """
 
@@ -76,6 +77,68 @@ def extract(dataset: str, template: dict | None) -> dict:
         "reused": result.reused,
         "utterances": len(result.ids),
         "folder": str(result.folder),
+    }
+
+
+def finetune_timing(dataset: str, mode: str, batches: int, batch_size: int = 32) -> dict:
+    """The cost of fine-tuning MiniLM on `dataset`'s training utterances (the utterance
+    template, 128 tokens at most) with a linear emotion head: `batches` timed AdamW steps
+    (forward, backward, update; the first, warm-up, left out), `full` (every weight) or `lora`
+    (peft LoRA r=8 on the attention's query and value), extrapolated to one epoch. A timing of
+    the encoder's share only: the ERC model after it costs ~2-3 s/epoch on IEMOCAP."""
+    import torch
+    import torch.nn.functional as F
+    from sentence_transformers import SentenceTransformer
+
+    from affectrl.features.text import packaged_minilm_path
+
+    torch.manual_seed(0)
+    ds = load_dataset(dataset)
+    train = list(ds.dialogues("train"))
+    texts = [t for d in train for t in d.texts]
+    labels = torch.as_tensor(np.concatenate([d.labels for d in train]))
+    st = SentenceTransformer(str(packaged_minilm_path()), device="cpu", local_files_only=True)
+    bert, tokenizer = st[0].auto_model, st.tokenizer
+    if mode == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        bert = get_peft_model(
+            bert, LoraConfig(r=8, lora_alpha=16, target_modules=["query", "value"])
+        )
+    bert.train()
+    head = torch.nn.Linear(bert.config.hidden_size, ds.num_classes)
+    params = [p for p in [*bert.parameters(), *head.parameters()] if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=2e-5)
+    order = torch.randperm(len(texts))
+    seconds = []
+    for b in range(batches + 1):
+        idx = order[b * batch_size : (b + 1) * batch_size]
+        enc = tokenizer(
+            [texts[i] for i in idx],
+            padding=True,
+            truncation=True,
+            max_length=128,
+            return_tensors="pt",
+        )
+        start = time.perf_counter()
+        hidden = bert(**enc).last_hidden_state
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        pooled = (hidden * mask).sum(1) / mask.sum(1)
+        loss = F.cross_entropy(head(pooled), labels[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        seconds.append(time.perf_counter() - start)
+    per_batch = float(np.mean(seconds[1:]))
+    steps = -(-len(texts) // batch_size)
+    return {
+        "mode": mode,
+        "timed_batches": batches,
+        "batch_size": batch_size,
+        "trainable_parameters": int(sum(p.numel() for p in params)),
+        "s_per_batch": per_batch,
+        "batches_per_epoch": steps,
+        "s_per_epoch": per_batch * steps,
     }
 
 
@@ -145,7 +208,11 @@ def final_line(results: dict, summary: dict) -> dict:
             key = results.get(dataset, {}).get(variant, {}).get("key")
             timing = results.get("extractions", {}).get(dataset, {}).get(key)
             line[f"{dataset}_{variant}_extraction_s"] = timing["seconds"] if timing else None
-    line["finetune_s_per_epoch"] = None
+    timings = results.get("finetune", {}).get("iemocap6", {})
+    for mode, timing in timings.items():
+        line[f"finetune_{mode}_s_per_epoch"] = timing["s_per_epoch"]
+    cheapest = min((t["s_per_epoch"] for t in timings.values()), default=None)
+    line["finetune_s_per_epoch"] = cheapest  # a timed partial epoch, extrapolated
     return line
 
 
@@ -170,6 +237,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="override the recipe's 55 epochs (smoke runs)")
     parser.add_argument("--runs-dir", default="runs/text_features")
     parser.add_argument("--extract-only", action="store_true", help="extract and time only")
+    parser.add_argument(
+        "--finetune-timing",
+        type=int,
+        metavar="BATCHES",
+        help="time BATCHES fine-tuning steps of the encoder on IEMOCAP-6 (full and LoRA) and "
+        "extrapolate to an epoch (with --summary-only: nothing else; the fine-tuning stage itself "
+        "is not built yet)",
+    )
     parser.add_argument("--summary-only", action="store_true", help="summarise results.json")
     args = parser.parse_args()
     runs_dir = Path(args.runs_dir)
@@ -214,6 +289,13 @@ def main() -> None:
                         f"({record['s_per_epoch']:.1f} s/epoch) [{time.time() - start:.0f} s]",
                         flush=True,
                     )
+    if args.finetune_timing:
+        for mode in ("lora", "full"):
+            timing = finetune_timing("iemocap6", mode, args.finetune_timing)
+            results = read_results(results_path)
+            results.setdefault("finetune", {}).setdefault("iemocap6", {})[mode] = timing
+            write_json(results_path, results)
+            print(f"fine-tuning timing: {timing}", flush=True)
     results = read_results(results_path)
     summary = summarise(results)
     print(json.dumps(summary, indent=1))

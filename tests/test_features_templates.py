@@ -148,6 +148,11 @@ def test_real_minilm_context_vectors(tmp_path):
         assert len(tokenizer(item.render(count, 256, 2).text)["input_ids"]) <= 24
     plain = extract_modality(ds, "text", "minilm", store=FeatureStore(tmp_path), progress=False)
     np.testing.assert_allclose(plain.features[1], plain.features[3])  # no context: the same
+    both = {**spec, "with_utterance": True, "pool": "all"}
+    both = extract_modality(ds, "text", "minilm", store=FeatureStore(tmp_path), template=both)
+    assert both.features.shape == (4, 768)  # [the utterance's own vector, the window's]
+    np.testing.assert_allclose(both.features[:, :384], plain.features, atol=1e-5)
+    assert both.folder != out.folder
 
 
 def test_byo_run_with_context_template_trains_and_predicts(tmp_path):

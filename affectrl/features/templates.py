@@ -56,6 +56,7 @@ class TextTemplate:
 
     name: ClassVar[str]
     pool: str = "all"  # "all": the encoder's sentence vector; "target": the target's tokens
+    with_utterance: bool = False  # the utterance's own sentence vector first ([2D] features)
 
     def window(self) -> tuple[int, int]:
         """(past, future): how many turns before and after the target the template reads."""
@@ -123,6 +124,9 @@ class ContextTemplate(TextTemplate):
         pool: `target`: average the target's own tokens, contextualised by the window (then
             L2-normalised where the encoder normalises), so each utterance keeps its own
             vector; `all`: the encoder's sentence vector of the whole window.
+        with_utterance: put the utterance's own sentence vector (the `utterance` template's)
+            before the window's, so the features are [2D]: what the utterance says, and what
+            it says in its context.
     """
 
     name = "context"
@@ -134,6 +138,7 @@ class ContextTemplate(TextTemplate):
         max_tokens: int = 128,
         speakers: bool = True,
         pool: Literal["target", "all"] = "target",
+        with_utterance: bool = False,
     ):
         bounds = (("past", past, 0), ("future", future, 0), ("max_tokens", max_tokens, 4))
         for option, value, low in bounds:
@@ -144,10 +149,16 @@ class ContextTemplate(TextTemplate):
         if pool not in ("target", "all"):
             raise ValueError(f"text_template.pool must be target or all, got {pool!r}")
         self.past, self.future, self.max_tokens = past, future, max_tokens
-        self.speakers, self.pool = bool(speakers), pool
+        self.speakers, self.pool, self.with_utterance = bool(speakers), pool, bool(with_utterance)
 
     def window(self) -> tuple[int, int]:
         return self.past, self.future
+
+    def spec(self) -> dict[str, Any]:
+        spec = super().spec()
+        if not self.with_utterance:  # added later: at its default, the key of before it
+            del spec["with_utterance"]
+        return spec
 
     def _turn(self, turn: Turn) -> str:
         return f"{turn.speaker}: {turn.text}" if self.speakers else turn.text

@@ -128,11 +128,15 @@ class SentenceEncoder(Encoder):
 
         rendered = [item.render(count, limit, specials, transform) for item in items]
         texts = [r.text for r in rendered]
-        if items[0].template.pool == "all":
+        template = items[0].template
+        if template.with_utterance:  # the target's own text, transformed as in the window
+            own = self.encode([r.text[r.start : r.end] for r in rendered], [""] * len(texts))
+        if template.pool == "all":
             vectors = model.encode(
                 texts, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
             )
-            return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+            vectors = np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+            return np.hstack([own, vectors]) if template.with_utterance else vectors
         tokens = model.encode(
             texts,
             batch_size=self.batch_size,
@@ -145,7 +149,8 @@ class SentenceEncoder(Encoder):
             target_mean(tokenizer, limit, r, t.float().cpu().numpy(), normalise)
             for r, t in zip(rendered, tokens, strict=True)
         ]
-        return np.stack(out).astype(np.float32)
+        vectors = np.stack(out).astype(np.float32)
+        return np.hstack([own, vectors]) if template.with_utterance else vectors
 
 
 def target_mean(
