@@ -484,3 +484,19 @@ def test_weight_on_a_corrupted_modality_falls_as_its_severity_rises(gaussian_cur
         assert (np.diff(w) < 0.02).all() and w[3] < w[1] < w[0], (m, w)
         assert w[-1] < w[0] - 0.15, (m, w)
         assert table.loc[cells[-1], f"w_{other}"] > 0.6, m  # the weight went to the other one
+
+
+def test_agent_batch_size_sets_the_rl_stage_batches():
+    """`agent.batch_size` is what the PPO stage batches by (null: the run's own batches)."""
+    from affectrl.agents.fusion.stage import rollout_batches
+
+    ds = _dataset()
+    train = Batches(ds, "train", list(DIMS), 4)
+    assert rollout_batches(train, None) is train
+    other = rollout_batches(train, 3)
+    assert other.batch_size == 3 and train.batch_size == 4
+    sizes = [len(b.dialogue_ids) for b in other.in_order()]
+    assert sizes[:-1] == [3] * (len(sizes) - 1) and sum(sizes) == len(train.dialogues)
+    assert [len(b.dialogue_ids) for b in train.in_order()][0] == 4
+    ids = [i for b in other.in_order() for i in b.dialogue_ids]
+    assert ids == [i for b in train.in_order() for i in b.dialogue_ids]

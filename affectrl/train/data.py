@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -221,6 +222,14 @@ class Batches:
 
     def __len__(self) -> int:
         return -(-len(self.dialogues) // self.batch_size)
+
+    def with_batch_size(self, batch_size: int) -> Batches:
+        """The same dialogues, transform and speaker numbering in batches of `batch_size`."""
+        if batch_size == self.batch_size:
+            return self
+        other = copy.copy(self)
+        other.batch_size, other._fixed = int(batch_size), None
+        return other
 
     def _collate(self, order: list[int], corrupt: Corrupt | None = None) -> Iterator[DialogueBatch]:
         for k, i in enumerate(range(0, len(order), self.batch_size)):

@@ -31,7 +31,9 @@ class AgentTrainConfig(Section):
         False, "run the RL stage after the supervised warm-up (the run's epochs)"
     )
     iterations: int = setting(200, "PPO updates, one batch of dialogues each", min=1)
-    batch_size: int = setting(16, "dialogues per PPO update", min=1)
+    batch_size: int | None = setting(
+        None, "dialogues per PPO update (null: the run's train.batch_size)", min=1
+    )
     samples: int = setting(
         1,
         "decisions drawn per utterance and update (K > 1: each draw's advantage is its reward "

@@ -45,6 +45,14 @@ def check_agent_modalities(settings: AgentTrainConfig, modalities: list[str]) ->
         )
 
 
+def rollout_batches(train_batches, batch_size: int | None):
+    """The training split in batches of `batch_size` dialogues (`agent.batch_size`) for the RL
+    stage, on the run's transform and speaker numbering; None: the run's own `train_batches`."""
+    if batch_size is None:
+        return train_batches
+    return train_batches.with_batch_size(batch_size)
+
+
 def run_agent_stage(
     model,
     ds,
@@ -64,6 +72,7 @@ def run_agent_stage(
     from .quality import QualityEstimator
     from .trainer import fine_tune_jointly, train_fusion_agent
 
+    train_batches = rollout_batches(train_batches, settings.batch_size)
     steps = detector_steps(model.fusion.signals, settings.quality_steps)
     # on the scale the model reads (the run's standardisation, if any), as the curriculum
     quality = QualityEstimator.fit(ds, steps=steps, transform=train_batches.transform)
