@@ -74,10 +74,14 @@ def _metrics_files(out: Path) -> dict[Path, int]:
     return {p: p.stat().st_mtime_ns for p in out.glob("trials/*/seed-1/metrics.json")}
 
 
-def test_search_finishes_writes_best_yaml_and_resumes_after_kill_9(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("state", ["as_left", "cut"])
+def test_search_finishes_writes_best_yaml_and_resumes_after_kill_9(
+    tmp_path, capsys, monkeypatch, state
+):
     """A 2-key, 8-trial search on a local Ray instance, killed with -9 once two trials have
     finished, then restarted: no finished trial is rerun, all 8 are in the table, and the
-    best config trains."""
+    best config trains. "cut": the kill also cut Ray's experiment state file (it writes in
+    place; seen under load), so the restart begins a new experiment."""
     monkeypatch.chdir(tmp_path)
     base, space = _search_files(tmp_path)
     out = tmp_path / "out"
@@ -98,6 +102,9 @@ def test_search_finishes_writes_best_yaml_and_resumes_after_kill_9(tmp_path, cap
         search.wait()
     finished = _metrics_files(out)
     assert not (out / "best.yaml").exists()  # killed mid-search
+    if state == "cut":
+        newest = max((out / "_ray").glob("*/experiment_state-*.json"))
+        newest.write_text("")
     assert main(command) == 0
     assert {p: _metrics_files(out)[p] for p in finished} == finished  # none rerun
     table = pd.read_csv(out / "search_results.csv")
@@ -113,3 +120,23 @@ def test_search_finishes_writes_best_yaml_and_resumes_after_kill_9(tmp_path, cap
     runs = tmp_path / "runs"
     assert main(["train", "--config", str(out / "best.yaml"), "--runs-dir", str(runs)]) == 0
     assert (runs / "tiny_best" / "seed-1" / "metrics.json").is_file()
+
+
+def test_an_experiment_state_cut_by_a_kill_starts_a_new_experiment_and_keeps_the_old(tmp_path):
+    """Ray writes its experiment state in place; a kill -9 mid-write leaves an empty file, from
+    which Ray would restore nothing and then fail for want of a search space."""
+    from affectrl.train.search import readable_experiment_state
+
+    experiment = tmp_path / "_ray" / "search"
+    experiment.mkdir(parents=True)
+    (experiment / "tuner.pkl").write_bytes(b"x")
+    (experiment / "experiment_state-2026-01-01_00-00-00.json").write_text('{"trial_data": []}')
+    assert readable_experiment_state(experiment) and experiment.is_dir()
+    (experiment / "experiment_state-2026-01-01_00-00-09.json").write_text("")
+    assert not readable_experiment_state(experiment)
+    assert not experiment.exists()
+    kept = tmp_path / "_ray" / "search.unreadable-1"
+    assert (kept / "tuner.pkl").is_file() and len(list(kept.glob("experiment_state-*"))) == 2
+    experiment.mkdir()
+    assert not readable_experiment_state(experiment)  # no state at all: a new experiment too
+    assert (tmp_path / "_ray" / "search.unreadable-2").is_dir()

@@ -240,7 +240,7 @@ def run_search(
     # killed with -9 restores with every trial it saw finish.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
     with ray_session(address, workers):
-        if tune.Tuner.can_restore(str(experiment)):
+        if tune.Tuner.can_restore(str(experiment)) and readable_experiment_state(experiment):
             tuner = tune.Tuner.restore(str(experiment), trainable, resume_errored=True)
         else:
             tuner = tune.Tuner(
@@ -269,6 +269,28 @@ def run_search(
         raise RuntimeError(f"{len(errors)} search trials failed; first: {errors[0]}")
     rows = _result_rows(results, space, out, seed)
     return {"best": _write_best(base, overrides, rows, out, metric), "trials": rows}
+
+
+def readable_experiment_state(experiment: Path) -> bool:
+    """Whether Ray Tune's newest experiment state in `experiment` can be read; if not (a kill
+    -9 while Ray wrote it, which it does in place: an empty or cut file), the folder is moved
+    aside (`<name>.unreadable-<k>`, nothing deleted) and the search starts a new experiment.
+    Ray would otherwise log "Failed to restore the run state" and go on without the search
+    space. Trials already trained stay in their run folders: a new searcher with the same seed
+    proposes the same values again while it samples at random (Optuna's first 10 trials), and
+    those finished folders only report their recorded history."""
+    states = sorted(experiment.glob("experiment_state-*.json"))  # the newest last, as Ray reads
+    if states:
+        try:
+            json.loads(states[-1].read_text())
+            return True
+        except (ValueError, OSError):
+            pass
+    k = 1
+    while experiment.with_name(f"{experiment.name}.unreadable-{k}").exists():
+        k += 1
+    experiment.rename(experiment.with_name(f"{experiment.name}.unreadable-{k}"))
+    return False
 
 
 def _claim(out: Path, search: dict[str, Any]) -> None:
