@@ -59,6 +59,7 @@ from affectrl.agents.fusion.plots import (  # noqa: E402
     weights_by_cell,
 )
 from affectrl.agents.fusion.quality import QualityEstimator  # noqa: E402
+from affectrl.agents.fusion.settings import CLASSIFICATION_REWARDS  # noqa: E402
 from affectrl.agents.fusion.stage import detector_steps  # noqa: E402
 from affectrl.agents.fusion.trainer import (  # noqa: E402
     AgentTrainConfig,
@@ -141,7 +142,7 @@ def run_pair(seed: int, fold: int, args, out: Path) -> tuple[dict, pd.DataFrame]
         seed=seed,
         samples=args.samples,
         curriculum=args.curriculum,
-        reward=RewardConfig(beta=args.beta),
+        reward=RewardConfig(beta=args.beta, classification=args.reward),
     )
     start = time.perf_counter()
     history = train_fusion_agent(model, rollouts, stats, cfg, progress=False)
@@ -242,6 +243,7 @@ def aggregate(cells: pd.DataFrame, results: dict, args) -> dict:
             "agent_batch": args.agent_batch,
             "curriculum": args.curriculum,
             "beta": args.beta,
+            "reward": args.reward,
             "prior": args.prior or "config",
         },
     }
@@ -285,14 +287,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=3, help="seeds 1..N (default 3)")
     parser.add_argument("--folds", type=int, default=FOLDS, help="folds 1..K to run (default 4)")
-    # chosen on the dev actors of folds 1-2 of seed 1 (docs/BENCHMARKS.md, issue 17)
-    parser.add_argument("--iterations", type=int, default=400, help="PPO / gate updates")
+    # chosen on the dev actors of seed 1 (docs/BENCHMARKS.md, issue 17): 400 on folds 1-2 with
+    # the probability reward, 800 on folds 1-4 with the log-probability one
+    parser.add_argument("--iterations", type=int, default=800, help="PPO / gate updates")
     parser.add_argument(
         "--beta",
         type=float,
         default=0.0,
         help="weight of the reward's consistency term (default 0: under heavy noise the fused "
         "prediction follows the noisy modality, so agreeing with it paid for trusting it)",
+    )
+    parser.add_argument(
+        "--reward",
+        choices=CLASSIFICATION_REWARDS,
+        default="log_probability",
+        help="the reward's classification term (default log_probability: with the probability, "
+        "PPO's agent kept trusting raw-noise audio that the log-loss-trained gate learned to "
+        "down-weight)",
     )
     parser.add_argument(
         "--samples", type=int, default=8, help="PPO decisions per clip and update (default 8)"

@@ -122,6 +122,9 @@ def test_rewards_by_hand():
     assert torch.allclose(terms["classification"], p_gold)
     assert terms["instability"].tolist()[:3] == [0.0, 1.0, 1.0]
     assert torch.allclose(total, p_gold - terms["instability"])
+    log_reward = RewardConfig(1.0, 0.0, 0.0, classification="log_probability")
+    total, terms = utterance_rewards(out, batch, weights, torch.tensor([2.0, 0.5]), log_reward)
+    assert torch.allclose(total, torch.tensor([2.0, 0.5])[gold] * p_gold.log())
 
 
 def test_oracle_zeroes_corrupted_modalities():

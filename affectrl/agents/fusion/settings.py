@@ -8,6 +8,8 @@ from ...noise.protocols import get_curriculum, get_grid
 from ...settings import Section, setting
 from .ppo import PPOConfig
 
+CLASSIFICATION_REWARDS = ("probability", "log_probability")
+
 
 @dataclass
 class RewardConfig(Section):
@@ -18,6 +20,14 @@ class RewardConfig(Section):
     alpha: float = setting(1.0, "weight of the class-balanced probability of the gold class")
     beta: float = setting(0.1, "weight of the agreement of the weighted unimodal heads")
     gamma: float = setting(0.1, "weight of the penalty on weights jumping between utterances")
+    classification: str = setting(
+        "probability",
+        "the classification term: `probability` (w_c[y] p(y), in [0, w_c[y]]) or "
+        "`log_probability` (w_c[y] log p(y): the gradient gate's cross-entropy, which keeps "
+        "paying for moving a confidently wrong fusion where p(y) is already near 0)",
+        check=lambda v: v in CLASSIFICATION_REWARDS,
+        message=f"must be one of {', '.join(CLASSIFICATION_REWARDS)}",
+    )
 
 
 @dataclass

@@ -5,6 +5,7 @@ dialogues, corrupts it as the noise curriculum says, samples weights for every u
 runs the frozen model with them and rewards each utterance with
 
     R = alpha * w_c[y] * p(y)            class-balanced probability of the gold class y
+                                         (reward.classification "log_probability": log p(y))
       + beta  * sum_m w_m [head_m agrees with the fused prediction]      consistency
       - gamma * 0.5 * |w_t - w_{t-1}|_1  instability between neighbouring utterances
 
@@ -61,7 +62,10 @@ def utterance_rewards(
     labels = batch.labels[mask]
     gold = labels.clamp_min(0)
     probs = torch.softmax(out.logits, -1)
-    classification = cls_weights[gold] * probs.gather(1, gold[:, None]).squeeze(1)
+    scored = probs
+    if config.classification == "log_probability":
+        scored = torch.log_softmax(out.logits, -1)
+    classification = cls_weights[gold] * scored.gather(1, gold[:, None]).squeeze(1)
     pred = probs.argmax(-1)
     agree = (out.unimodal_logits.argmax(-1) == pred[:, None]) & out.present
     flat_w = weights[mask]
