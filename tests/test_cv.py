@@ -13,8 +13,10 @@ import pytest
 import yaml
 
 from affectrl.cli import main
+from affectrl.data.folds import split_groups
 from affectrl.report import collect_runs
 from affectrl.report.tables import significance_table
+from affectrl.train.run_folder import finished_runs, load_run, read_config
 
 SPEAKERS = 8
 PER_SPEAKER = 24
@@ -128,6 +130,35 @@ def test_an_audio_visual_agent_run_follows_the_data_modalities(speech_folder, tm
     weights = pd.read_csv(seed_dir / "fusion_weights.csv").set_index("cell")
     assert weights.loc["audio/missing/1", "w_audio"] == 0 and "visual/dim_mask/1" in weights.index
     assert not weights.index.str.contains("raw-").any()  # shipped features: no raw cells
+
+
+def test_a_cross_fitted_agent_learns_from_held_out_copies_of_its_backbone(
+    speech_folder, tmp_path
+):
+    """`agent.cross_fit: 2`: two copies of the backbone, each with half the training speakers
+    held out, are trained inside the run folder; the policy learns from their held-out clips,
+    and the copies are not runs of their own for reports."""
+    fusion = {"name": "agent", "hidden": 16, "dropout": 0.1}
+    agent = {"train": True, "iterations": 6, "cross_fit": 2, "plot_grid": "quick"}
+    config = _config(speech_folder, fusion, agent=agent, noise={"protocol": "curriculum-standard"})
+    path = tmp_path / "xfit.yaml"
+    path.write_text(yaml.safe_dump(config))
+    runs = tmp_path / "runs"
+    assert main(["train", "--config", str(path), "--runs-dir", str(runs), "--quiet"]) == 0
+    seed_dir = runs / "agent" / "seed-1"
+    groups = json.loads((seed_dir / "metrics.json").read_text())["agent"]
+    assert groups["cross_fit"] == 2 and groups["iterations"] == 6
+    # training speakers spk0-5 minus the carved dev speaker spk0: two blocks, each held out once
+    held = []
+    for j in (1, 2):
+        copy = seed_dir / "cross_fit" / f"holdout-{j}"
+        assert read_config(copy)["train"]["holdout"] == {"folds": 2, "fold": j}
+        assert read_config(copy)["agent"]["train"] is False  # no RL stage inside the copies
+        groups = split_groups(load_run(copy).dataset)
+        assert groups["dev"] == ["spk0"] and not set(groups["train"]) & set(groups["test"])
+        held.append(groups["test"])
+    assert held == [["spk1", "spk2", "spk3"], ["spk4", "spk5"]]
+    assert [p.name for p in finished_runs([runs])] == ["seed-1"]
 
 
 def test_agent_settings_are_checked_before_training(speech_folder, tmp_path, capsys):

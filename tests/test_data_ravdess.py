@@ -14,7 +14,7 @@ import torch
 
 from affectrl.cli import main
 from affectrl.data import DataError, collate, load_dataset
-from affectrl.data.folds import carve_dev, cv_split, fold_groups, split_groups
+from affectrl.data.folds import carve_dev, cv_split, fold_groups, holdout_split, split_groups
 from affectrl.data.ravdess import AU_DIMS, load_ravdess_av
 from affectrl.features import extract_audio, with_spec
 from affectrl.train.data import standardizer
@@ -129,6 +129,20 @@ def test_actor_folds_and_carved_dev(data_root):
     assert split_groups(carve_dev(ds))["dev"] == ["Actor_01", "Actor_02"]
     with pytest.raises(ValueError, match="5 folds need at least 5 groups; there are 4"):
         fold_groups(list("abcd"), 5)
+
+
+def test_holdout_blocks_of_the_training_actors_cover_them_once(data_root):
+    fold = cv_split(load_dataset("ravdess", data_root), 4, 0)  # train: actors 7-16
+    held = []
+    for j in range(5):
+        part = split_groups(holdout_split(fold, 5, j))
+        assert part["test"] == [f"Actor_{a:02d}" for a in (7 + 2 * j, 8 + 2 * j)]
+        assert part["dev"] == ["Actor_05", "Actor_06"]  # the fold's dev, kept for early stopping
+        assert not set(part["train"]) & set(part["test"]) and "Actor_01" not in part["train"]
+        held += part["test"]
+    assert held == split_groups(fold)["train"]
+    with pytest.raises(ValueError, match="holdout fold must be an integer in 0..4"):
+        holdout_split(fold, 5, 5)
 
 
 def test_carving_needs_two_training_speakers(tiny_root):

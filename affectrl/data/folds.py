@@ -101,6 +101,28 @@ def carve_dev(ds: DialogueDataset, group: str = "speaker") -> DialogueDataset:
     return _with_splits(ds, splits)
 
 
+def holdout_split(
+    ds: DialogueDataset, folds: int, fold: int, group: str = "speaker"
+) -> DialogueDataset:
+    """Block `fold` (0-based) of `folds` of `ds`'s training groups (sorted, contiguous blocks as
+    in `fold_groups`) as the test split, the other training groups as train; dev unchanged and
+    `ds`'s test split dropped (the run never sees it). For cross-fitting: a model trained this
+    way sees its held-out training groups as a model trained on every training group sees
+    unseen ones."""
+    train = list(ds.dialogues("train"))
+    groups = {d.id: group_of(d, group, ds.name) for d in train}
+    blocks = fold_groups(list(groups.values()), folds)
+    if not isinstance(fold, int) or not 0 <= fold < folds:
+        raise ValueError(f"holdout fold must be an integer in 0..{folds - 1}, got {fold!r}")
+    held = set(blocks[fold])
+    splits = {
+        "train": [d for d in train if groups[d.id] not in held],
+        "dev": list(ds.dialogues("dev")),
+        "test": [d for d in train if groups[d.id] in held],
+    }
+    return _with_splits(ds, splits)
+
+
 def split_groups(ds: DialogueDataset, group: str = "speaker") -> dict[str, list[str]]:
     """Split -> the sorted groups in it (what a run records about its folds)."""
     return {

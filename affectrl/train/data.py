@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..data import DataError, DialogueBatch, DialogueDataset, collate, load_dataset
-from ..data.folds import carve_dev, cv_split
+from ..data.folds import carve_dev, cv_split, holdout_split
 from ..noise.feature import FeatureStats
 from ..tensorfile import load_tensors, save_tensors
 
@@ -49,16 +49,24 @@ def dataset_for(config: dict, device: str | None = None) -> DialogueDataset:
     """The config's dataset with its `features` (extracted on `device` where not cached yet;
     loaded once per process: runs share it), split as the run uses it: fold `train.cv.fold` of
     a cross-validation, else the dataset's own split; where that has no dev dialogues, dev is
-    carved from the training speakers (`affectrl.data.folds`)."""
+    carved from the training speakers (`affectrl.data.folds`). With `train.holdout: {folds: J,
+    fold: j}` block j of J of the training groups becomes the test split and the original test
+    is dropped (the cross-fitted models of `agent.cross_fit`)."""
     features, template = config.get("features") or {}, config.get("text_template")
     key = json.dumps([config["dataset"], features, template], sort_keys=True)
     if key not in _LOADED:
         ds = load_dataset(config["dataset"])
         _LOADED[key] = attach_configured_features(ds, features, device, text_template=template)
-    cv = (config.get("train") or {}).get("cv")
-    if cv and cv.get("fold"):
-        return cv_split(_LOADED[key], cv["folds"], cv["fold"] - 1, cv.get("group", "speaker"))
-    return carve_dev(_LOADED[key])
+    cv = (config.get("train") or {}).get("cv") or {}
+    group = cv.get("group", "speaker")
+    if cv.get("fold"):
+        ds = cv_split(_LOADED[key], cv["folds"], cv["fold"] - 1, group)
+    else:
+        ds = carve_dev(_LOADED[key])
+    holdout = (config.get("train") or {}).get("holdout")
+    if holdout:
+        ds = holdout_split(ds, holdout["folds"], holdout["fold"] - 1, group)
+    return ds
 
 
 def modalities_for(config: dict, ds: DialogueDataset) -> list[str]:

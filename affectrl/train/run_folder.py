@@ -40,6 +40,7 @@ METRICS = "metrics.json"
 PREDICTIONS = "predictions.json"
 SEED_PREFIX = "seed-"
 FOLD_PREFIX = "fold-"
+CROSS_FIT_DIR = "cross_fit"  # a run's held-out backbone copies (agent.cross_fit): not runs
 
 
 class LoadedRun(NamedTuple):
@@ -121,7 +122,8 @@ def own_files(run: Path, paths: list[Path]) -> list[Path]:
 def finished_runs(roots: Iterable[str | Path]) -> list[Path]:
     """Every finished run folder (one holding metrics.json) under the given folders, searched
     recursively; each folder once, and only those resolving inside their root. The folds of a
-    cross-validated seed are not runs of their own: the seed folder pools them."""
+    cross-validated seed are not runs of their own (the seed folder pools them), nor are the
+    held-out copies a fusion agent's run trains for its rollouts (CROSS_FIT_DIR)."""
     found: dict[Path, Path] = {}
     for root in map(Path, roots):
         if not root.exists():
@@ -130,7 +132,9 @@ def finished_runs(roots: Iterable[str | Path]) -> list[Path]:
         paths += sorted(
             p
             for p in root.rglob(METRICS)
-            if p.parent != root and not p.parent.name.startswith(FOLD_PREFIX)
+            if p.parent != root
+            and not p.parent.name.startswith(FOLD_PREFIX)
+            and CROSS_FIT_DIR not in p.relative_to(root).parts
         )
         for path in own_files(root, paths):
             found[path.parent.resolve()] = path.parent

@@ -93,6 +93,20 @@ class CVSettings(Section):
 
 
 @dataclass
+class HoldoutSettings(Section):
+    TITLE = "one held-out block of the training groups (affectrl.data.folds.holdout_split)"
+
+    folds: int = setting(doc="blocks the training groups are cut into", min=2)
+    fold: int = setting(doc="the block that is the test split (1..folds)", min=1)
+
+    def check(self) -> None:
+        if self.fold > self.folds:
+            raise ValueError(
+                f"train.holdout.fold must be an integer in 1..{self.folds}, got {self.fold}"
+            )
+
+
+@dataclass
 class TrainSettings(Section):
     TITLE = "the supervised training loop"
 
@@ -128,6 +142,12 @@ class TrainSettings(Section):
         None,
         "cross-validation over groups, e.g. {folds: 4} (null: the dataset's own splits); "
         "metrics pool the folds per seed",
+    )
+    holdout: HoldoutSettings | None = setting(
+        None,
+        "train on all but one block of the training groups (grouped as `cv.group`) and test on "
+        "that block, the split's own test unused: the held-out copies of `agent.cross_fit` "
+        "(null: off)",
     )
     device: str = setting(
         "auto",

@@ -148,6 +148,7 @@ class AgentFusion(WeightedFusion):
                 fit.writer,
                 fit.progress,
                 extracted,
+                fit.config,
             )
         return out
 

@@ -57,6 +57,15 @@ class AgentTrainConfig(Section):
         check=get_curriculum,
     )
     reward: RewardConfig = setting(RewardConfig, "the reward's weights")
+    cross_fit: int = setting(
+        0,
+        "cross-fitted rollouts: J >= 2 trains J more copies of the backbone, each with one of J "
+        "blocks of the training speakers (`train.cv.group`) held out, and the deciders learn "
+        "from each copy's states and rewards on its held-out clips, which look as unseen "
+        "speakers do to the backbone (0: roll out on the training clips through the backbone)",
+        check=lambda v: v == 0 or v >= 2,
+        message="must be 0 (off) or a number of blocks >= 2",
+    )
     joint_iterations: int = setting(
         0, "stage 3: backbone fine-tuning batches under the trained policy (0: off)", min=0
     )

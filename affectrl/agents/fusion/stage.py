@@ -11,6 +11,7 @@ the model weights, and PPO diagnostics go to TensorBoard (run_dir/tb, tags agent
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -53,6 +54,30 @@ def rollout_batches(train_batches, batch_size: int | None):
     return train_batches.with_batch_size(batch_size)
 
 
+def cross_fitted(
+    config: dict, run_dir: Path, blocks: int, steps: int, batch_size: int | None, progress=False
+) -> list[tuple]:
+    """The held-out copies of a run's backbone for `agent.cross_fit`: for each of `blocks`
+    blocks of the training groups, the run's config trained (resumably, in
+    run_dir/cross_fit/holdout-<j>) with that block held out (`train.holdout`) and no RL stage,
+    with its own quality estimator (`steps` detector steps) -> (model, `Batches` of its
+    held-out clips, `batch_size` dialogues each) per block."""
+    from ...train.run_folder import CROSS_FIT_DIR, train_run
+    from .quality import QualityEstimator
+
+    out = []
+    for j in range(1, blocks + 1):
+        cfg = copy.deepcopy(config)
+        cfg["agent"] = {**(cfg.get("agent") or {}), "train": False}
+        cfg["train"] = {**cfg["train"], "holdout": {"folds": blocks, "fold": j}}
+        run = train_run(cfg, Path(run_dir) / CROSS_FIT_DIR / f"holdout-{j}", progress=progress)
+        held = rollout_batches(run.splits["test"], batch_size)
+        quality = QualityEstimator.fit(run.dataset, steps=steps, transform=held.transform)
+        run.model.fusion.use_quality(quality)
+        out.append((run.model, held))
+    return out
+
+
 def run_agent_stage(
     model,
     ds,
@@ -62,11 +87,13 @@ def run_agent_stage(
     writer=None,
     progress: bool = True,
     extracted: dict[str, str] | None = None,
+    config: dict | None = None,
 ) -> dict:
-    """Fit the quality estimator, train the policy by PPO, then (joint_iterations > 0) fine-tune
-    the backbone under it; leaves the fusion in policy mode. Returns the stage's metrics.
-    extracted: the run's extracted features (modality -> encoder), whose raw-level grid cells the
-    weight plots then include."""
+    """Fit the quality estimator, train the policy by PPO (with `agent.cross_fit`, on the
+    held-out copies of `cross_fitted`, which need the run's resolved `config`), then
+    (joint_iterations > 0) fine-tune the backbone under it; leaves the fusion in policy mode.
+    Returns the stage's metrics. extracted: the run's extracted features (modality ->
+    encoder), whose raw-level grid cells the weight plots then include."""
     from ...noise.grid import raw_cell_batches
     from .plots import write_fusion_plots
     from .quality import QualityEstimator
@@ -79,8 +106,13 @@ def run_agent_stage(
     quality.save(run_dir / QUALITY_FILE)
     model.fusion.use_quality(quality)
     stats = train_batches.noise_stats()  # the curriculum corrupts before the transform
+    held_out = None
+    if settings.cross_fit:
+        if config is None:
+            raise ValueError("agent.cross_fit needs the run's config to train its copies")
+        held_out = cross_fitted(config, run_dir, settings.cross_fit, steps, settings.batch_size)
     history = train_fusion_agent(
-        model, train_batches, stats, settings, writer=writer, progress=progress
+        model, train_batches, stats, settings, writer, progress, cross_fit=held_out
     )
     joint_losses = (
         fine_tune_jointly(model, train_batches, stats, settings, progress=progress)
@@ -93,6 +125,7 @@ def run_agent_stage(
     )
     return {
         "iterations": len(history),
+        "cross_fit": settings.cross_fit,
         "final_reward": history[-1]["reward"] if history else None,
         "joint_iterations": len(joint_losses),
         "state_channels": model.fusion.state_channels(),

@@ -82,21 +82,20 @@ def utterance_rewards(
     return total, terms
 
 
-
-
 def _training_batches(
-    train_batches,
+    sources: list,
     stats: FeatureStats,
     config: AgentTrainConfig,
     generator,
     desc: str,
     progress: bool,
     device: torch.device,
-) -> Iterator[tuple[int, DialogueBatch]]:
-    """(iteration, batch) for `config.iterations` steps: shuffled passes over the split, each
-    batch corrupted as the curriculum says (severity ramping with the share of steps done) on
-    the CPU in the data's own units (`stats`: `Batches.noise_stats`), then transformed, as the
-    noise grids do, then moved to `device`."""
+) -> Iterator[tuple[int, int, DialogueBatch]]:
+    """(iteration, source index, batch) for `config.iterations` steps, the sources' `Batches`
+    taken in turn: shuffled passes over each, every batch corrupted as the curriculum says
+    (severity ramping with the share of steps done) on the CPU in the data's own units
+    (`stats`: `Batches.noise_stats`), then transformed, as the noise grids do, then moved to
+    `device`."""
     curriculum = get_curriculum(config.curriculum) if config.curriculum else None
     it = 0
 
@@ -104,14 +103,17 @@ def _training_batches(
         # called lazily inside next(stream) below, so `it` is the step being drawn
         return curriculum.corrupt(batch, it / config.iterations, config.seed * 100_003 + it, stats)
 
-    passes = (
-        train_batches.shuffled(generator, corrupt if curriculum is not None else None)
-        for _ in itertools.count()
-    )
-    stream = itertools.chain.from_iterable(passes)
+    def stream(batches) -> Iterator[DialogueBatch]:
+        passes = (
+            batches.shuffled(generator, corrupt if curriculum is not None else None)
+            for _ in itertools.count()
+        )
+        return itertools.chain.from_iterable(passes)
+
+    streams = [stream(b) for b in sources]
     for it in trange(config.iterations, desc=desc, disable=not progress):
-        batch = next(stream)
-        yield it, batch.to(device)
+        j = it % len(streams)
+        yield it, j, next(streams[j]).to(device)
 
 
 def _freeze(model: ERCModel, trainable) -> None:
@@ -123,6 +125,23 @@ def _freeze(model: ERCModel, trainable) -> None:
         p.requires_grad_(True)
 
 
+def _rollout_models(model: ERCModel, cross_fit) -> list[ERCModel]:
+    """The models whose rollouts train `model`'s deciders: `model` itself, or with cross-fitting
+    the held-out models, made to share `model`'s policy and gate (their own backbone, fixed
+    weights and quality estimator stay theirs)."""
+    if not cross_fit:
+        return [model]
+    fusion: AgentFusion = model.fusion
+    for other in cross_fit:
+        if other.fusion.state_dim != fusion.state_dim:
+            raise ValueError(
+                f"cross-fitted model's state has {other.fusion.state_dim} channels, the agent's "
+                f"{fusion.state_dim}: build them from the same config"
+            )
+        other.fusion.policy, other.fusion.gate = fusion.policy, fusion.gate
+    return list(cross_fit)
+
+
 def train_fusion_agent(
     model: ERCModel,
     train_batches,
@@ -130,28 +149,42 @@ def train_fusion_agent(
     config: AgentTrainConfig,
     writer=None,
     progress: bool = True,
+    cross_fit: list[tuple[ERCModel, object]] | None = None,
 ) -> list[dict[str, float]]:
     """PPO on `model.fusion.policy` with the rest of the model frozen; returns per-iteration
-    diagnostics (reward terms, entropy, approx KL, clip fraction, value loss)."""
+    diagnostics (reward terms, entropy, approx KL, clip fraction, value loss).
+
+    cross_fit: (model, its held-out `Batches`) pairs, each model trained with one block of the
+    training groups held out (`train.holdout`): the rollouts then come from them in turn,
+    `train_batches` unused, so the policy learns from states and rewards of clips the backbone
+    did not fit (on its own training clips the unimodal heads and the quality channels look
+    more reliable than on unseen speakers)."""
     fusion: AgentFusion = model.fusion
-    _freeze(model, fusion.policy.parameters())
-    fusion.set_mode("policy")
+    sources = [(model, train_batches)] if not cross_fit else cross_fit
+    models = _rollout_models(model, [m for m, _ in cross_fit or []])
+    for m in {id(m): m for m in (model, *models)}.values():
+        _freeze(m, fusion.policy.parameters())
+        m.fusion.set_mode("policy")
     optimizer = torch.optim.Adam(fusion.policy.parameters(), lr=config.ppo.lr)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     device = module_device(model)
     num_classes = model.classifier.net[-1].out_features
-    cls_weights = class_weights(train_batches.in_order(), num_classes).to(device)
+    labelled = [b for _, batches in sources for b in batches.in_order()]
+    cls_weights = class_weights(labelled, num_classes).to(device)
     history = []
     desc = "PPO fusion agent"
-    steps = _training_batches(train_batches, stats, config, generator, desc, progress, device)
+    batches = [b for _, b in sources]
+    steps = _training_batches(batches, stats, config, generator, desc, progress, device)
     k = config.samples
-    for it, batch in steps:
+    for it, j, batch in steps:
         keep = batch.labels[batch.utterance_mask] >= 0
+        rolling = models[j]
         with torch.no_grad():
-            _, logits = fusion.encoders(batch.features, batch.modality_mask)
-            states = fusion.state(batch.features, batch.modality_mask, logits)[batch.utterance_mask]
-            draws = [_draw(model, batch, states, cls_weights, config.reward) for _ in range(k)]
+            _, logits = rolling.fusion.encoders(batch.features, batch.modality_mask)
+            states = rolling.fusion.state(batch.features, batch.modality_mask, logits)
+            states = states[batch.utterance_mask]
+            draws = [_draw(rolling, batch, states, cls_weights, config.reward) for _ in range(k)]
         actions, log_probs, values, rewards = (
             torch.stack([d[i] for d in draws])[:, keep] for i in range(4)
         )  # [K, N, ...]
@@ -200,14 +233,24 @@ def train_gradient_gate(
     stats: FeatureStats,
     config: AgentTrainConfig,
     progress: bool = True,
+    cross_fit: list[tuple[ERCModel, object]] | None = None,
 ) -> list[float]:
     """Train `model.fusion.gate` by gradient on the classification loss (backbone frozen);
-    returns the per-iteration losses."""
+    returns the per-iteration losses. cross_fit: as in `train_fusion_agent`."""
     fusion: AgentFusion = model.fusion
-    _freeze(model, fusion.gate.parameters())
-    fusion.set_mode("gate")
+    models = _rollout_models(model, [m for m, _ in cross_fit or []])
+    for m in {id(m): m for m in (model, *models)}.values():
+        _freeze(m, fusion.gate.parameters())
+        m.fusion.set_mode("gate")
+    sources = list(zip(models, [b for _, b in cross_fit], strict=True)) if cross_fit else None
     return _train_by_gradient(
-        model, fusion.gate.parameters(), config.gate_lr, train_batches, stats, config, progress
+        model,
+        fusion.gate.parameters(),
+        config.gate_lr,
+        sources or [(model, train_batches)],
+        stats,
+        config,
+        progress,
     )
 
 
@@ -234,25 +277,28 @@ def fine_tune_jointly(
     schedule = replace(config, iterations=config.joint_iterations)
     try:
         return _train_by_gradient(
-            model, backbone, config.joint_lr, train_batches, stats, schedule, progress
+            model, backbone, config.joint_lr, [(model, train_batches)], stats, schedule, progress
         )
     finally:
         model.eval()
 
 
 def _train_by_gradient(
-    model: ERCModel, params, lr: float, train_batches, stats, config, progress
+    model: ERCModel, params, lr: float, sources, stats, config, progress
 ) -> list[float]:
-    """Adam on `params` against `model.loss` over the curriculum's training batches."""
+    """Adam on `params` against the loss of the curriculum's training batches of each (model,
+    `Batches`) source in turn (`params` shared by them)."""
     optimizer = torch.optim.Adam(params, lr=lr)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     losses = []
     desc = f"gradient ({model.fusion.mode})"
     device = module_device(model)
-    batches = _training_batches(train_batches, stats, config, generator, desc, progress, device)
-    for _, batch in batches:
-        loss = model.loss(model(batch), batch)
+    batches = [b for _, b in sources]
+    steps = _training_batches(batches, stats, config, generator, desc, progress, device)
+    for _, j, batch in steps:
+        through = sources[j][0]
+        loss = through.loss(through(batch), batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
