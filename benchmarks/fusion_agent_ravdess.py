@@ -60,7 +60,7 @@ from affectrl.agents.fusion.plots import (  # noqa: E402
 )
 from affectrl.agents.fusion.quality import QualityEstimator  # noqa: E402
 from affectrl.agents.fusion.settings import CLASSIFICATION_REWARDS  # noqa: E402
-from affectrl.agents.fusion.stage import detector_steps  # noqa: E402
+from affectrl.agents.fusion.stage import cross_fitted, detector_steps  # noqa: E402
 from affectrl.agents.fusion.trainer import (  # noqa: E402
     AgentTrainConfig,
     RewardConfig,
@@ -137,6 +137,9 @@ def run_pair(seed: int, fold: int, args, out: Path) -> tuple[dict, pd.DataFrame]
     for name in args.fusions:
         grids[name] = grid(of=trained(name, seed, fold, out, args.override).model)
     rollouts = Batches(ds, "train", splits["train"].modalities, args.agent_batch, transform)
+    held_out = None
+    if args.cross_fit:  # the backbone's copies with a block of training actors held out each
+        held_out = cross_fitted(run.config, run.run_dir, args.cross_fit, steps, args.agent_batch)
     cfg = AgentTrainConfig(
         iterations=args.iterations,
         seed=seed,
@@ -145,7 +148,7 @@ def run_pair(seed: int, fold: int, args, out: Path) -> tuple[dict, pd.DataFrame]
         reward=RewardConfig(beta=args.beta, classification=args.reward),
     )
     start = time.perf_counter()
-    history = train_fusion_agent(model, rollouts, stats, cfg, progress=False)
+    history = train_fusion_agent(model, rollouts, stats, cfg, progress=False, cross_fit=held_out)
     agent_seconds = time.perf_counter() - start
     grids["rl"] = grid()
     summary = {
@@ -166,7 +169,7 @@ def run_pair(seed: int, fold: int, args, out: Path) -> tuple[dict, pd.DataFrame]
     overhead = overhead_ratio(model, test.in_order())  # batches of train.batch_size clips
     overhead_one_batch = overhead_ratio(model, whole.in_order())  # the fold's 240 clips at once
     policy_state = copy.deepcopy(fusion.policy.state_dict())
-    train_gradient_gate(model, rollouts, stats, cfg, progress=False)
+    train_gradient_gate(model, rollouts, stats, cfg, progress=False, cross_fit=held_out)
     grids["gradient_gate"] = grid()
     if args.sb3_steps:
         env = FusionEnv(model, splits["train"], stats, curriculum=args.curriculum, seed=seed)
@@ -244,6 +247,7 @@ def aggregate(cells: pd.DataFrame, results: dict, args) -> dict:
             "curriculum": args.curriculum,
             "beta": args.beta,
             "reward": args.reward,
+            "cross_fit": args.cross_fit,
             "prior": args.prior or "config",
         },
     }
@@ -304,6 +308,15 @@ def main() -> None:
         help="the reward's classification term (default log_probability: with the probability, "
         "PPO's agent kept trusting raw-noise audio that the log-loss-trained gate learned to "
         "down-weight)",
+    )
+    parser.add_argument(
+        "--cross-fit",
+        type=int,
+        default=0,
+        metavar="J",
+        help="roll PPO and the gate out on J copies of the backbone, each with one of J blocks "
+        "of the fold's training actors held out, on those held-out clips (0: on the training "
+        "clips through the backbone itself)",
     )
     parser.add_argument(
         "--samples", type=int, default=8, help="PPO decisions per clip and update (default 8)"
