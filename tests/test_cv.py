@@ -114,17 +114,22 @@ def test_cross_validation_pools_folds_for_eval_grids_report_and_tests(speech_fol
     assert main(["report", str(runs), "--out", str(tmp_path / "report")]) == 0
 
 
-def test_an_audio_visual_agent_run_follows_the_data_modalities(speech_folder, tmp_path):
-    """An agent run on audio+visual data (no text) with the standard curriculum and the
-    RAVDESS grid for its plots finishes: nothing assumes a text modality."""
+def _train_agent(folder: Path, tmp_path: Path, agent: dict) -> Path:
+    """Train a small audio+visual fusion agent run with `agent` settings -> its seed folder."""
     fusion = {"name": "agent", "hidden": 16, "dropout": 0.1}
-    agent = {"train": True, "iterations": 5, "plot_grid": "ravdess-av-standard"}
-    config = _config(speech_folder, fusion, agent=agent, noise={"protocol": "curriculum-standard"})
+    config = _config(folder, fusion, agent=agent, noise={"protocol": "curriculum-standard"})
     path = tmp_path / "agent.yaml"
     path.write_text(yaml.safe_dump(config))
     runs = tmp_path / "runs"
     assert main(["train", "--config", str(path), "--runs-dir", str(runs), "--quiet"]) == 0
-    seed_dir = runs / "agent" / "seed-1"
+    return runs / "agent" / "seed-1"
+
+
+def test_an_audio_visual_agent_run_follows_the_data_modalities(speech_folder, tmp_path):
+    """An agent run on audio+visual data (no text) with the standard curriculum and the
+    RAVDESS grid for its plots finishes: nothing assumes a text modality."""
+    agent = {"train": True, "iterations": 5, "plot_grid": "ravdess-av-standard"}
+    seed_dir = _train_agent(speech_folder, tmp_path, agent)
     for name in ("fusion_weights.png", "fusion_traces.png"):
         assert (seed_dir / name).stat().st_size > 5_000, name
     weights = pd.read_csv(seed_dir / "fusion_weights.csv").set_index("cell")
@@ -138,14 +143,9 @@ def test_a_cross_fitted_agent_learns_from_held_out_copies_of_its_backbone(
     """`agent.cross_fit: 2`: two copies of the backbone, each with half the training speakers
     held out, are trained inside the run folder; the policy learns from their held-out clips,
     and the copies are not runs of their own for reports."""
-    fusion = {"name": "agent", "hidden": 16, "dropout": 0.1}
     agent = {"train": True, "iterations": 6, "cross_fit": 2, "plot_grid": "quick"}
-    config = _config(speech_folder, fusion, agent=agent, noise={"protocol": "curriculum-standard"})
-    path = tmp_path / "xfit.yaml"
-    path.write_text(yaml.safe_dump(config))
-    runs = tmp_path / "runs"
-    assert main(["train", "--config", str(path), "--runs-dir", str(runs), "--quiet"]) == 0
-    seed_dir = runs / "agent" / "seed-1"
+    seed_dir = _train_agent(speech_folder, tmp_path, agent)
+    runs = seed_dir.parent.parent
     groups = json.loads((seed_dir / "metrics.json").read_text())["agent"]
     assert groups["cross_fit"] == 2 and groups["iterations"] == 6
     # training speakers spk0-5 minus the carved dev speaker spk0: two blocks, each held out once

@@ -59,18 +59,23 @@ def cv_split(ds: DialogueDataset, folds: int, fold: int, group: str = "speaker")
     """Fold `fold` (0-based) of a K-fold cross-validation over all of `ds`'s dialogues: its
     groups are the test split, every other group trains (dev: `carve_dev`, from the training
     groups). The dataset's own split is ignored."""
-    dialogues = list(ds.dialogues())
-    groups = {d.id: group_of(d, group, ds.name) for d in dialogues}
+    rest, test = _block_split(list(ds.dialogues()), folds, fold, group, ds.name, "fold")
+    return carve_dev(_with_splits(ds, {"train": rest, "dev": [], "test": test}), group)
+
+
+def _block_split(
+    dialogues: list[Dialogue], folds: int, fold: int, group: str, dataset: str, what: str
+) -> tuple[list[Dialogue], list[Dialogue]]:
+    """(the other dialogues, those of block `fold` (0-based) of `folds` of their groups)."""
+    groups = {d.id: group_of(d, group, dataset) for d in dialogues}
     blocks = fold_groups(list(groups.values()), folds)
     if not isinstance(fold, int) or not 0 <= fold < folds:
-        raise ValueError(f"fold must be an integer in 0..{folds - 1}, got {fold!r}")
-    test = set(blocks[fold])
-    splits = {
-        "train": [d for d in dialogues if groups[d.id] not in test],
-        "dev": [],
-        "test": [d for d in dialogues if groups[d.id] in test],
-    }
-    return carve_dev(_with_splits(ds, splits), group)
+        raise ValueError(f"{what} must be an integer in 0..{folds - 1}, got {fold!r}")
+    held = set(blocks[fold])
+    return (
+        [d for d in dialogues if groups[d.id] not in held],
+        [d for d in dialogues if groups[d.id] in held],
+    )
 
 
 def carve_dev(ds: DialogueDataset, group: str = "speaker") -> DialogueDataset:
@@ -110,17 +115,8 @@ def holdout_split(
     way sees its held-out training groups as a model trained on every training group sees
     unseen ones."""
     train = list(ds.dialogues("train"))
-    groups = {d.id: group_of(d, group, ds.name) for d in train}
-    blocks = fold_groups(list(groups.values()), folds)
-    if not isinstance(fold, int) or not 0 <= fold < folds:
-        raise ValueError(f"holdout fold must be an integer in 0..{folds - 1}, got {fold!r}")
-    held = set(blocks[fold])
-    splits = {
-        "train": [d for d in train if groups[d.id] not in held],
-        "dev": list(ds.dialogues("dev")),
-        "test": [d for d in train if groups[d.id] in held],
-    }
-    return _with_splits(ds, splits)
+    rest, held = _block_split(train, folds, fold, group, ds.name, "holdout fold")
+    return _with_splits(ds, {"train": rest, "dev": list(ds.dialogues("dev")), "test": held})
 
 
 def split_groups(ds: DialogueDataset, group: str = "speaker") -> dict[str, list[str]]:
