@@ -139,7 +139,9 @@ def run_pair(seed: int, fold: int, args, out: Path) -> tuple[dict, pd.DataFrame]
     rollouts = Batches(ds, "train", splits["train"].modalities, args.agent_batch, transform)
     held_out = None
     if args.cross_fit:  # the backbone's copies with a block of training actors held out each
-        held_out = cross_fitted(run.config, run.run_dir, args.cross_fit, steps, args.agent_batch)
+        held_out = cross_fitted(
+            run.config, run.run_dir, args.cross_fit, steps, args.agent_batch, train_run
+        )
     cfg = AgentTrainConfig(
         iterations=args.iterations,
         seed=seed,

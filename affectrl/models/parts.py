@@ -35,7 +35,10 @@ from torch import nn
 class FitContext:
     """What an `after_fit` hook may read: the resolved config, the dataset, the run's splits
     (`affectrl.train.data.Batches`, with the run's input transform), the run folder, the
-    TensorBoard writer (or None) and whether to show progress bars."""
+    TensorBoard writer (or None), whether to show progress bars, and `train_run(config,
+    run_dir, progress)`, which trains (or reuses) another resolved config in a folder and
+    returns the loaded run (`affectrl.train.run_folder.train_run`; for hooks that need more
+    models, passed in because parts sit below the training layer)."""
 
     config: dict[str, Any]
     dataset: Any
@@ -43,6 +46,7 @@ class FitContext:
     run_dir: Path
     writer: Any = None
     progress: bool = True
+    train_run: Any = None
 
 
 class Part(nn.Module):

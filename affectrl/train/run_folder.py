@@ -40,7 +40,6 @@ METRICS = "metrics.json"
 PREDICTIONS = "predictions.json"
 SEED_PREFIX = "seed-"
 FOLD_PREFIX = "fold-"
-CROSS_FIT_DIR = "cross_fit"  # a run's held-out backbone copies (agent.cross_fit): not runs
 
 
 class LoadedRun(NamedTuple):
@@ -124,6 +123,8 @@ def finished_runs(roots: Iterable[str | Path]) -> list[Path]:
     recursively; each folder once, and only those resolving inside their root. The folds of a
     cross-validated seed are not runs of their own (the seed folder pools them), nor are the
     held-out copies a fusion agent's run trains for its rollouts (CROSS_FIT_DIR)."""
+    from ..agents.fusion.stage import CROSS_FIT_DIR
+
     found: dict[Path, Path] = {}
     for root in map(Path, roots):
         if not root.exists():

@@ -306,7 +306,9 @@ class Run:
     def _finish(self, ds, model, state, splits, writer) -> dict:
         model.load_state_dict(load_weights(self.best_path)[0])
         dev_batches, test_batches = splits["dev"].in_order(), splits["test"].in_order()
-        fit = FitContext(self.config, ds, splits, self.run_dir, writer, self.progress)
+        from .run_folder import train_run
+
+        fit = FitContext(self.config, ds, splits, self.run_dir, writer, self.progress, train_run)
         recorded: dict[str, Any] = {}  # what the parts' after-fit hooks report
         for part in model.parts():
             recorded |= part.after_fit(model, fit)

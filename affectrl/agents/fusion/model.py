@@ -149,6 +149,7 @@ class AgentFusion(WeightedFusion):
                 fit.progress,
                 extracted,
                 fit.config,
+                fit.train_run,
             )
         return out
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from .settings import AgentTrainConfig
 
 QUALITY_FILE = "quality.safetensors"
+CROSS_FIT_DIR = "cross_fit"  # the held-out copies of a run's backbone (agent.cross_fit)
 DETECTOR_STEPS = 300  # the mismatch detector's training steps when the state reads it
 
 
@@ -55,14 +56,20 @@ def rollout_batches(train_batches, batch_size: int | None):
 
 
 def cross_fitted(
-    config: dict, run_dir: Path, blocks: int, steps: int, batch_size: int | None, progress=False
+    config: dict,
+    run_dir: Path,
+    blocks: int,
+    steps: int,
+    batch_size: int | None,
+    train_run,
+    progress: bool = False,
 ) -> list[tuple]:
     """The held-out copies of a run's backbone for `agent.cross_fit`: for each of `blocks`
-    blocks of the training groups, the run's config trained (resumably, in
-    run_dir/cross_fit/holdout-<j>) with that block held out (`train.holdout`) and no RL stage,
-    with its own quality estimator (`steps` detector steps) -> (model, `Batches` of its
-    held-out clips, `batch_size` dialogues each) per block."""
-    from ...train.run_folder import CROSS_FIT_DIR, train_run
+    blocks of the training groups, the run's config trained by `train_run(config, folder,
+    progress)` (`affectrl.train.run_folder.train_run`: resumable) in
+    run_dir/CROSS_FIT_DIR/holdout-<j> with that block held out (`train.holdout`) and no RL
+    stage, with its own quality estimator (`steps` detector steps) -> (model, `Batches` of
+    its held-out clips, `batch_size` dialogues each) per block."""
     from .quality import QualityEstimator
 
     out = []
@@ -88,9 +95,11 @@ def run_agent_stage(
     progress: bool = True,
     extracted: dict[str, str] | None = None,
     config: dict | None = None,
+    train_run=None,
 ) -> dict:
     """Fit the quality estimator, train the policy by PPO (with `agent.cross_fit`, on the
-    held-out copies of `cross_fitted`, which need the run's resolved `config`), then
+    held-out copies of `cross_fitted`, which need the run's resolved `config` and
+    `train_run`), then
     (joint_iterations > 0) fine-tune the backbone under it; leaves the fusion in policy mode.
     Returns the stage's metrics. extracted: the run's extracted features (modality ->
     encoder), whose raw-level grid cells the weight plots then include."""
@@ -108,9 +117,11 @@ def run_agent_stage(
     stats = train_batches.noise_stats()  # the curriculum corrupts before the transform
     held_out = None
     if settings.cross_fit:
-        if config is None:
-            raise ValueError("agent.cross_fit needs the run's config to train its copies")
-        held_out = cross_fitted(config, run_dir, settings.cross_fit, steps, settings.batch_size)
+        if config is None or train_run is None:
+            raise ValueError("agent.cross_fit needs the run's config and trainer for its copies")
+        held_out = cross_fitted(
+            config, run_dir, settings.cross_fit, steps, settings.batch_size, train_run
+        )
     history = train_fusion_agent(
         model, train_batches, stats, settings, writer, progress, cross_fit=held_out
     )
