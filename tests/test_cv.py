@@ -146,8 +146,8 @@ def test_a_cross_fitted_agent_learns_from_held_out_copies_of_its_backbone(
     agent = {"train": True, "iterations": 6, "cross_fit": 2, "plot_grid": "quick"}
     seed_dir = _train_agent(speech_folder, tmp_path, agent)
     runs = seed_dir.parent.parent
-    groups = json.loads((seed_dir / "metrics.json").read_text())["agent"]
-    assert groups["cross_fit"] == 2 and groups["iterations"] == 6
+    stage = json.loads((seed_dir / "metrics.json").read_text())["agent"]
+    assert stage["cross_fit"] == 2 and stage["iterations"] == 6
     # training speakers spk0-5 minus the carved dev speaker spk0: two blocks, each held out once
     held = []
     for j in (1, 2):

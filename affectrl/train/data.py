@@ -57,13 +57,14 @@ def dataset_for(config: dict, device: str | None = None) -> DialogueDataset:
     if key not in _LOADED:
         ds = load_dataset(config["dataset"])
         _LOADED[key] = attach_configured_features(ds, features, device, text_template=template)
-    cv = (config.get("train") or {}).get("cv") or {}
+    train = config.get("train") or {}
+    cv = train.get("cv") or {}
     group = cv.get("group", "speaker")
     if cv.get("fold"):
         ds = cv_split(_LOADED[key], cv["folds"], cv["fold"] - 1, group)
     else:
         ds = carve_dev(_LOADED[key])
-    holdout = (config.get("train") or {}).get("holdout")
+    holdout = train.get("holdout")
     if holdout:
         ds = holdout_split(ds, holdout["folds"], holdout["fold"] - 1, group)
     return ds

@@ -44,7 +44,7 @@ from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_wei
 from .data import Batches, dataset_for, modalities_for, require_labels, standardizer
 from .finite import check_loss, check_split_loss
 from .inference import ModelInputs, prediction_table, save_run_inputs, write_predictions
-from .run_folder import CONFIG, METRICS, PREDICTIONS, WEIGHTS
+from .run_folder import CONFIG, METRICS, PREDICTIONS, WEIGHTS, train_run
 from .settings import SELECT_METRICS, Settings, defaults
 
 DEFAULTS: dict[str, Any] = defaults()  # the typed settings' defaults (affectrl.train.settings)
@@ -306,8 +306,6 @@ class Run:
     def _finish(self, ds, model, state, splits, writer) -> dict:
         model.load_state_dict(load_weights(self.best_path)[0])
         dev_batches, test_batches = splits["dev"].in_order(), splits["test"].in_order()
-        from .run_folder import train_run
-
         fit = FitContext(self.config, ds, splits, self.run_dir, writer, self.progress, train_run)
         recorded: dict[str, Any] = {}  # what the parts' after-fit hooks report
         for part in model.parts():

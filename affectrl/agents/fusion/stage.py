@@ -99,10 +99,9 @@ def run_agent_stage(
 ) -> dict:
     """Fit the quality estimator, train the policy by PPO (with `agent.cross_fit`, on the
     held-out copies of `cross_fitted`, which need the run's resolved `config` and
-    `train_run`), then
-    (joint_iterations > 0) fine-tune the backbone under it; leaves the fusion in policy mode.
-    Returns the stage's metrics. extracted: the run's extracted features (modality ->
-    encoder), whose raw-level grid cells the weight plots then include."""
+    `train_run`), then (joint_iterations > 0) fine-tune the backbone under it; leaves the
+    fusion in policy mode. Returns the stage's metrics. extracted: the run's extracted features
+    (modality -> encoder), whose raw-level grid cells the weight plots then include."""
     from ...noise.grid import raw_cell_batches
     from .plots import write_fusion_plots
     from .quality import QualityEstimator

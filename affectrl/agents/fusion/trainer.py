@@ -125,21 +125,26 @@ def _freeze(model: ERCModel, trainable) -> None:
         p.requires_grad_(True)
 
 
-def _rollout_models(model: ERCModel, cross_fit) -> list[ERCModel]:
-    """The models whose rollouts train `model`'s deciders: `model` itself, or with cross-fitting
-    the held-out models, made to share `model`'s policy and gate (their own backbone, fixed
-    weights and quality estimator stay theirs)."""
-    if not cross_fit:
-        return [model]
+def _rollout_sources(model: ERCModel, train_batches, cross_fit, mode: str) -> list[tuple]:
+    """The (model, `Batches`) pairs whose rollouts train `model`'s decider for `mode` ("policy"
+    or "gate"): `model` on `train_batches`, or with cross-fitting the held-out copies on their
+    held-out clips, made to share `model`'s policy and gate (their own backbone, fixed weights
+    and quality estimator stay theirs). Every model involved is frozen but for the decider and
+    set to `mode`."""
     fusion: AgentFusion = model.fusion
-    for other in cross_fit:
+    sources = list(cross_fit) if cross_fit else [(model, train_batches)]
+    for other, _ in sources:
         if other.fusion.state_dim != fusion.state_dim:
             raise ValueError(
                 f"cross-fitted model's state has {other.fusion.state_dim} channels, the agent's "
                 f"{fusion.state_dim}: build them from the same config"
             )
         other.fusion.policy, other.fusion.gate = fusion.policy, fusion.gate
-    return list(cross_fit)
+    decider = fusion.policy if mode == "policy" else fusion.gate
+    for m in {id(m): m for m in (model, *(m for m, _ in sources))}.values():
+        _freeze(m, decider.parameters())
+        m.fusion.set_mode(mode)
+    return sources
 
 
 def train_fusion_agent(
@@ -160,11 +165,7 @@ def train_fusion_agent(
     did not fit (on its own training clips the unimodal heads and the quality channels look
     more reliable than on unseen speakers)."""
     fusion: AgentFusion = model.fusion
-    sources = [(model, train_batches)] if not cross_fit else cross_fit
-    models = _rollout_models(model, [m for m, _ in cross_fit or []])
-    for m in {id(m): m for m in (model, *models)}.values():
-        _freeze(m, fusion.policy.parameters())
-        m.fusion.set_mode("policy")
+    sources = _rollout_sources(model, train_batches, cross_fit, "policy")
     optimizer = torch.optim.Adam(fusion.policy.parameters(), lr=config.ppo.lr)
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
@@ -179,7 +180,7 @@ def train_fusion_agent(
     k = config.samples
     for it, j, batch in steps:
         keep = batch.labels[batch.utterance_mask] >= 0
-        rolling = models[j]
+        rolling = sources[j][0]
         with torch.no_grad():
             _, logits = rolling.fusion.encoders(batch.features, batch.modality_mask)
             states = rolling.fusion.state(batch.features, batch.modality_mask, logits)
@@ -237,21 +238,9 @@ def train_gradient_gate(
 ) -> list[float]:
     """Train `model.fusion.gate` by gradient on the classification loss (backbone frozen);
     returns the per-iteration losses. cross_fit: as in `train_fusion_agent`."""
-    fusion: AgentFusion = model.fusion
-    models = _rollout_models(model, [m for m, _ in cross_fit or []])
-    for m in {id(m): m for m in (model, *models)}.values():
-        _freeze(m, fusion.gate.parameters())
-        m.fusion.set_mode("gate")
-    sources = list(zip(models, [b for _, b in cross_fit], strict=True)) if cross_fit else None
-    return _train_by_gradient(
-        model,
-        fusion.gate.parameters(),
-        config.gate_lr,
-        sources or [(model, train_batches)],
-        stats,
-        config,
-        progress,
-    )
+    sources = _rollout_sources(model, train_batches, cross_fit, "gate")
+    gate = model.fusion.gate.parameters()
+    return _train_by_gradient(model, gate, config.gate_lr, sources, stats, config, progress)
 
 
 def fine_tune_jointly(
