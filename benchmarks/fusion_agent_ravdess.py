@@ -147,7 +147,9 @@ def run_pair(seed: int, fold: int, args, out: Path) -> tuple[dict, pd.DataFrame]
         seed=seed,
         samples=args.samples,
         curriculum=args.curriculum,
-        reward=RewardConfig(beta=args.beta, classification=args.reward),
+        reward=RewardConfig(
+            beta=args.beta, classification=args.reward, departure=args.departure
+        ),
     )
     start = time.perf_counter()
     history = train_fusion_agent(model, rollouts, stats, cfg, progress=False, cross_fit=held_out)
@@ -249,6 +251,7 @@ def aggregate(cells: pd.DataFrame, results: dict, args) -> dict:
             "curriculum": args.curriculum,
             "beta": args.beta,
             "reward": args.reward,
+            "departure": args.departure,
             "cross_fit": args.cross_fit,
             "prior": args.prior or "config",
         },
@@ -310,6 +313,13 @@ def main() -> None:
         help="the reward's classification term (default log_probability: with the probability, "
         "PPO's agent kept trusting raw-noise audio that the log-loss-trained gate learned to "
         "down-weight)",
+    )
+    parser.add_argument(
+        "--departure",
+        type=float,
+        default=0.0,
+        help="weight of the reward's penalty on departing from the fixed weights (PPO only; "
+        "default 0)",
     )
     parser.add_argument(
         "--cross-fit",

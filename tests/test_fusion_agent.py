@@ -26,6 +26,7 @@ from affectrl.agents.fusion.trainer import (
     AgentTrainConfig,
     RewardConfig,
     fine_tune_jointly,
+    prior_weights,
     train_fusion_agent,
     train_gradient_gate,
     utterance_rewards,
@@ -125,6 +126,15 @@ def test_rewards_by_hand():
     log_reward = RewardConfig(1.0, 0.0, 0.0, classification="log_probability")
     total, terms = utterance_rewards(out, batch, weights, torch.tensor([2.0, 0.5]), log_reward)
     assert torch.allclose(total, torch.tensor([2.0, 0.5])[gold] * p_gold.log())
+    # departing from the prior weighting costs half the L1 distance, times its weight
+    model.fusion.fixed_weights.copy_(torch.tensor([0.5, 0.5, 0.0]))
+    prior = prior_weights(model.fusion, batch)
+    departing = RewardConfig(1.0, 0.0, 0.0, departure=2.0)
+    total, terms = utterance_rewards(out, batch, weights, cw, departing, prior)
+    assert terms["departure"].tolist()[:3] == [0.5, 0.5, 0.5]
+    assert torch.allclose(total, p_gold - 2.0 * terms["departure"])
+    _, terms = utterance_rewards(out, batch, prior, cw, departing, prior)
+    assert terms["departure"].abs().max() == 0
 
 
 def test_oracle_zeroes_corrupted_modalities():

@@ -22,7 +22,7 @@ from ...models.erc import ERCModel
 from ...noise.feature import FeatureStats
 from ...noise.protocols import get_curriculum
 from .model import STATE_CLIP
-from .trainer import RewardConfig, class_weights, utterance_rewards
+from .trainer import RewardConfig, class_weights, prior_weights, utterance_rewards
 
 LOGIT_SCALE = 5.0
 
@@ -101,7 +101,8 @@ class FusionEnv(gym.Env):
             out = self.model(one, weights=weights[b : b + 1])
         used = torch.zeros_like(weights[b : b + 1])
         used[one.utterance_mask] = out.weights
-        rewards, _ = utterance_rewards(out, one, used, self.cls_weights, self.reward)
+        prior = prior_weights(self.fusion, one)
+        rewards, _ = utterance_rewards(out, one, used, self.cls_weights, self.reward, prior)
         position = int(one.utterance_mask[0, :t].sum())
         obs = np.zeros(self.observation_space.shape, np.float32)
         return obs, float(rewards[position]), True, False, {}

@@ -28,6 +28,13 @@ class RewardConfig(Section):
         check=lambda v: v in CLASSIFICATION_REWARDS,
         message=f"must be one of {', '.join(CLASSIFICATION_REWARDS)}",
     )
+    departure: float = setting(
+        0.0,
+        "weight of the penalty on departing from the prior weighting (half the L1 distance "
+        "between the weights used and the fixed weights, in [0, 1]): the policy moves away "
+        "from the dev-tuned fusion only where that pays more than this",
+        min=0,
+    )
 
 
 @dataclass

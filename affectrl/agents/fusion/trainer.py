@@ -56,8 +56,11 @@ def utterance_rewards(
     weights: torch.Tensor,
     cls_weights: torch.Tensor,
     config: RewardConfig,
+    prior: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Reward [N] per real utterance and its terms (each [N]); weights: [B, T, M] used."""
+    """Reward [N] per real utterance and its terms (each [N]); weights: [B, T, M] used;
+    prior: [B, T, M] the weights of the undecided fusion (`prior_weights`; for the departure
+    term, 0 without)."""
     mask = batch.utterance_mask
     labels = batch.labels[mask]
     gold = labels.clamp_min(0)
@@ -73,11 +76,20 @@ def utterance_rewards(
     jump = torch.zeros(mask.shape, device=mask.device)
     jump[:, 1:] = 0.5 * (weights[:, 1:] - weights[:, :-1]).abs().sum(-1) * mask[:, :-1]
     instability = jump[mask]
-    total = config.alpha * classification + config.beta * consistency - config.gamma * instability
+    departure = torch.zeros_like(instability)
+    if prior is not None:
+        departure = 0.5 * (flat_w - prior[mask]).abs().sum(-1)
+    total = (
+        config.alpha * classification
+        + config.beta * consistency
+        - config.gamma * instability
+        - config.departure * departure
+    )
     terms = {
         "classification": classification,
         "consistency": consistency,
         "instability": instability,
+        "departure": departure,
     }
     return total, terms
 
@@ -212,6 +224,13 @@ def train_fusion_agent(
     return history
 
 
+def prior_weights(fusion: AgentFusion, batch: DialogueBatch) -> torch.Tensor:
+    """The weights [B, T, M] of an undecided (uniform) decision: the dev-tuned fixed weights
+    over the present modalities (prior "uniform": equal weights)."""
+    mask = batch.modality_mask
+    return fusion.from_decision(torch.ones(mask.shape, device=mask.device), mask)
+
+
 def _draw(model: ERCModel, batch: DialogueBatch, states, cls_weights, reward: RewardConfig):
     """One sampled decision per real utterance of `batch` (states [N, S]) and its outcome:
     actions [N, A], log-probs, values, rewards [N], reward terms (name -> [N])."""
@@ -224,7 +243,8 @@ def _draw(model: ERCModel, batch: DialogueBatch, states, cls_weights, reward: Re
     out = model(batch, weights=fusion.from_decision(weights, batch.modality_mask))
     full = torch.zeros_like(weights)
     full[mask] = out.weights  # after renormalising over present modalities
-    rewards, terms = utterance_rewards(out, batch, full, cls_weights, reward)
+    prior = prior_weights(fusion, batch)
+    rewards, terms = utterance_rewards(out, batch, full, cls_weights, reward, prior)
     return actions, log_probs, values, rewards, terms
 
 
