@@ -317,9 +317,9 @@ def main() -> None:
     parser.add_argument(
         "--departure",
         type=float,
-        default=0.0,
+        default=0.3,
         help="weight of the reward's penalty on departing from the fixed weights (PPO only; "
-        "default 0)",
+        "default 0.3, chosen on the dev actors: it gave back clean accuracy at no grid cost)",
     )
     parser.add_argument(
         "--cross-fit",
