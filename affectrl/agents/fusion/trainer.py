@@ -8,6 +8,7 @@ runs the frozen model with them and rewards each utterance with
                                          (reward.classification "log_probability": log p(y))
       + beta  * sum_m w_m [head_m agrees with the fused prediction]      consistency
       - gamma * 0.5 * |w_t - w_{t-1}|_1  instability between neighbouring utterances
+      - departure * 0.5 * |w_t - w_fixed|_1   departing from the undecided (prior) weights
 
 (w_c: inverse class frequency, mean 1). Noise-aware scaling: under heavy noise every reward is
 low, which would starve learning; the critic sees the state (its quality channels tell the noise
