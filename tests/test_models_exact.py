@@ -77,9 +77,13 @@ def test_fast_cogmen_is_close_to_the_exact_one():
     from affectrl.models.layers import GroupedRGCNConv
 
     torch.manual_seed(0)
-    exact, fast = COGMENContext(24, num_speakers=2), COGMENContext(24, num_speakers=2, fast=True)
-    fast.load_state_dict(exact.state_dict())
+    exact = COGMENContext(24, num_speakers=2)
+    torch.manual_seed(0)
+    fast = COGMENContext(24, num_speakers=2, fast=True)
     assert isinstance(fast.rgcn, GroupedRGCNConv)
+    # the same initial weights: `fast` once drew the RGCN's ~7x smaller (worth +1.4 wF1)
+    a, b = exact.state_dict(), fast.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     x = torch.randn(3, 6, 24)
     mask = torch.arange(6) < torch.tensor([6, 4, 2]).unsqueeze(1)
     speakers = torch.randint(0, 2, (3, 6))

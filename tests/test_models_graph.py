@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from affectrl.models.graph import WindowGraph, build_graph, num_relations
@@ -127,3 +128,27 @@ def test_cogmen_uses_the_grouped_rgcn_only_above_16_relations():
 
     assert type(COGMENContext(12, num_speakers=2).rgcn) is RGCNConv  # 8 relations: as before
     assert type(COGMENContext(12, num_speakers=9).rgcn) is GroupedRGCNConv  # 162
+
+
+def test_relation_init_is_the_same_whichever_rgcn_computes_it():
+    from torch_geometric.nn import RGCNConv
+
+    from affectrl.models.context import COGMENContext
+    from affectrl.models.layers import GroupedRGCNConv, WeightedRGCNConv
+
+    torch.manual_seed(0)
+    pyg = RGCNConv(100, 100, 8)
+    for conv in (WeightedRGCNConv, GroupedRGCNConv):
+        torch.manual_seed(0)
+        ours = conv(100, 100, 8, init="per_relation")
+        assert torch.equal(ours.weight, pyg.weight) and torch.equal(ours.root, pyg.root)
+        torch.manual_seed(0)
+        stacked = conv(100, 100, 8)  # the grouped and weighted convs' own default
+        ratio = float(pyg.weight.detach().std() / stacked.weight.detach().std())
+        assert 6 < ratio < 8.5  # the bounds' ratio is 7.3
+        assert torch.equal(stacked.root, pyg.root)
+    small = COGMENContext(24, num_speakers=2, relation_init="stacked")
+    assert isinstance(small.rgcn, RGCNConv) and float(small.rgcn.weight.detach().std()) < 0.02
+    assert COGMENContext(24, num_speakers=9).rgcn.init == "stacked"  # MELD's 162: as recorded
+    with pytest.raises(ValueError, match="relation init 'glorot'"):
+        WeightedRGCNConv(8, 8, 2, init="glorot")

@@ -8,7 +8,7 @@ utterance_mask [B, T], speakers [B, T]) to [N, out_dim], N = utterance_mask.sum(
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
@@ -18,7 +18,7 @@ from torch_geometric.nn import RGCNConv, TransformerConv
 from ..registry import Registry
 from .dropout import dropout, fast_dropout
 from .graph import GRAPHS, ContextGraph, build_graph, num_relations
-from .layers import GroupedRGCNConv, WeightedRGCNConv
+from .layers import GroupedRGCNConv, WeightedRGCNConv, init_relation_weights_
 from .parts import ContextModel, Part
 
 
@@ -172,6 +172,12 @@ class COGMENContext(ContextModel):
             5/5; see the graphs below).
         fast: bfloat16 transformer, cheaper dropout masks, grouped RGCN (faster, not
             bit-identical to the default; docs/PERFORMANCE.md).
+        relation_init: the RGCN's initial relation weights. "per_relation": each relation's
+            matrix Glorot-uniform, as PyG's RGCNConv and the official COGMEN; "stacked":
+            Xavier over the stacked [R, in, out] tensor, ~7x smaller at IEMOCAP's 8
+            relations. "auto": what results were recorded with, per_relation for hard edges
+            and up to 16 relations (IEMOCAP), stacked otherwise (MELD's 162 relations, learned
+            soft edges). `fast` keeps the same initial weights.
     """
 
     uses_speakers = True
@@ -188,6 +194,7 @@ class COGMENContext(ContextModel):
         concat_gin_gout: bool = False,
         graph: Annotated[dict | None, GRAPHS] | ContextGraph = None,
         fast: bool = False,
+        relation_init: Literal["auto", "per_relation", "stacked"] = "auto",
     ):
         super().__init__()
         self.fast = bool(fast)
@@ -204,16 +211,22 @@ class COGMENContext(ContextModel):
         )
         relations = getattr(self.graph, "num_relations", num_relations(num_speakers))
         # a graph with edge weights (learned soft edges) needs convolutions that take them.
-        # All three are the same function with the same parameters: RGCNConv loops over the
-        # relations (slow for MELD's 162), GroupedRGCNConv transforms each relation's averages
-        # once (docs/PERFORMANCE.md); up to GROUPED_RGCN_ABOVE relations the first two are kept,
-        # so that results stay bit for bit what they were.
+        # All three are the same function: RGCNConv loops over the relations (slow for MELD's
+        # 162), GroupedRGCNConv transforms each relation's averages once (docs/PERFORMANCE.md);
+        # up to GROUPED_RGCN_ABOVE relations the first two are kept, so that results stay bit
+        # for bit what they were. Their initial weights are `relation_init`'s whichever is used.
         self.weighted = self.graph.weighted
-        if relations > GROUPED_RGCN_ABOVE or self.fast:
-            conv = GroupedRGCNConv
+        pyg = relations <= GROUPED_RGCN_ABOVE and not self.weighted  # the default's RGCNConv
+        if relation_init == "auto":
+            relation_init = "per_relation" if pyg else "stacked"
+        if pyg and not self.fast:
+            self.rgcn = RGCNConv(hidden, hidden, relations)  # draws the per_relation init
+            if relation_init != "per_relation":
+                init_relation_weights_(self.rgcn.weight, self.rgcn.root, relation_init)
         else:
-            conv = WeightedRGCNConv if self.weighted else RGCNConv
-        self.rgcn = conv(hidden, hidden, relations)
+            grouped = relations > GROUPED_RGCN_ABOVE or self.fast
+            conv = GroupedRGCNConv if grouped else WeightedRGCNConv
+            self.rgcn = conv(hidden, hidden, relations, init=relation_init)
         self.gconv = TransformerConv(
             hidden, hidden, heads=gnn_heads, concat=True, edge_dim=1 if self.weighted else None
         )

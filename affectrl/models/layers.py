@@ -6,6 +6,25 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
+from torch_geometric.nn.inits import glorot
+
+RELATION_INITS = ("per_relation", "stacked")
+
+
+def init_relation_weights_(weight: Tensor, root: Tensor, init: str) -> None:
+    """Initialise an RGCN's relation weights [R, in, out] and root weight [in, out] in place.
+
+    "per_relation": PyG's `RGCNConv` (and so the official COGMEN): each W_r and the root
+    uniform in +-sqrt(6 / (in + out)). "stacked": `nn.init.xavier_uniform_` over the stacked
+    [R, in, out] tensor, whose fans are in * out and R * out: a bound sqrt((in * out + R * out)
+    / (in + out)) times smaller, 7.3x for IEMOCAP's 8 relations at 100-d (std 0.014 against
+    0.10), 11.4x for MELD's 162. The root weight is the same in both (drawn the same way).
+    """
+    if init not in RELATION_INITS:
+        raise ValueError(f"relation init {init!r}: choose one of {', '.join(RELATION_INITS)}")
+    with torch.no_grad():
+        (glorot if init == "per_relation" else nn.init.xavier_uniform_)(weight)
+        nn.init.xavier_uniform_(root)
 
 
 class WeightedRGCNConv(MessagePassing):
@@ -24,6 +43,8 @@ class WeightedRGCNConv(MessagePassing):
         in_channels: size of each input node vector.
         out_channels: size of each output node vector.
         num_relations: number of edge types (COGMEN: 2 S^2 for S speakers).
+        init: the relation weights' initialisation, `init_relation_weights_` ("stacked", the
+            default here, is not RGCNConv's: pass "per_relation" for the same distribution).
 
     Shapes:
         - input: node features (|V|, in_channels), edge indices (2, |E|) (row 0 source, row 1
@@ -32,10 +53,13 @@ class WeightedRGCNConv(MessagePassing):
         - output: node features (|V|, out_channels)
     """
 
-    def __init__(self, in_channels: int, out_channels: int, num_relations: int):
+    def __init__(
+        self, in_channels: int, out_channels: int, num_relations: int, init: str = "stacked"
+    ):
         super().__init__(aggr="add", node_dim=0)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.num_relations = num_relations
+        self.init = init
         self.weight = nn.Parameter(torch.empty(num_relations, in_channels, out_channels))
         self.root = nn.Parameter(torch.empty(in_channels, out_channels))
         self.bias = nn.Parameter(torch.empty(out_channels))
@@ -43,8 +67,7 @@ class WeightedRGCNConv(MessagePassing):
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        nn.init.xavier_uniform_(self.weight)
-        nn.init.xavier_uniform_(self.root)
+        init_relation_weights_(self.weight, self.root, self.init)
         nn.init.zeros_(self.bias)
 
     def forward(
