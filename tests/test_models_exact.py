@@ -116,14 +116,44 @@ def test_fast_encoder_pads_rows_to_few_sizes_and_drops_the_padding():
     from affectrl.models.context import COGMENContext, encode_rows
 
     sizes = {encode_rows(n) for n in range(1025, 2049)}
-    assert len(sizes) == 8 and max(sizes) == 2048
-    assert all(n <= encode_rows(n) <= 1.125 * n for n in range(1, 5000))
+    assert len(sizes) == 16 and max(sizes) == 2048
+    assert all(n <= encode_rows(n) <= 1.0625 * n for n in range(1, 5000))
     torch.manual_seed(0)
     exact, fast = COGMENContext(24, num_speakers=2), COGMENContext(24, num_speakers=2, fast=True)
     fast.load_state_dict(exact.state_dict())
     x = torch.randn(4, 9, 24)
-    mask = torch.arange(9) < torch.tensor([9, 7, 2, 1]).unsqueeze(1)  # 19 rows -> 20
+    mask = torch.arange(9) < torch.tensor([2, 9, 1, 7]).unsqueeze(1)  # 19 rows -> 20
     with torch.no_grad():
         a, b = exact.eval().encode(x, mask), fast.eval().encode(x, mask)
     assert b.shape == a.shape == (19, 24)
+    assert (a - b).abs().max() < 0.05 * a.abs().max()
+
+
+def test_attention_blocks_group_similar_lengths_and_cover_every_row_once():
+    from affectrl.models.context import attention_blocks
+
+    lengths = torch.tensor([90, 80, 70, 50, 40, 12, 10])
+    blocks = attention_blocks(lengths, multiple=16, fill=0.6)
+    # a 96-long block keeps 90, 80, 70 (>= 57.6); 50 starts a 64-long one with 40; 12, 10: 16
+    assert [b.mask.shape for b in blocks] == [(3, 96), (2, 64), (2, 16)]
+    assert [b.start for b in blocks] == [0, 240, 330]
+    assert [b.rows for b in blocks] == [240, 90, 22]
+    assert torch.equal(torch.cat([b.mask.sum(1) for b in blocks]), lengths)
+    assert len(attention_blocks(lengths)) == 1  # fill 0: one block, the exact path's layout
+
+
+def test_fast_encoder_in_blocks_equals_one_padded_block():
+    """The fast path's blocks (dialogues sorted by length, attention padded per block) compute
+    the same function as the padded batch: only rounding differs."""
+    from affectrl.models.context import COGMENContext
+
+    torch.manual_seed(0)
+    exact, fast = COGMENContext(24, num_speakers=2), COGMENContext(24, num_speakers=2, fast=True)
+    fast.load_state_dict(exact.state_dict())
+    lengths = torch.tensor([3, 40, 7, 38, 1, 20])
+    mask = torch.arange(40) < lengths.unsqueeze(1)
+    x = torch.randn(6, 40, 24)
+    with torch.no_grad():
+        a, b = exact.eval().encode(x, mask), fast.eval().encode(x, mask)
+    assert b.shape == a.shape == (int(lengths.sum()), 24)
     assert (a - b).abs().max() < 0.05 * a.abs().max()

@@ -8,7 +8,7 @@ utterance_mask [B, T], speakers [B, T]) to [N, out_dim], N = utterance_mask.sum(
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import torch
 from torch import nn
@@ -17,7 +17,7 @@ from torch_geometric.nn import RGCNConv, TransformerConv
 
 from ..registry import Registry
 from .dropout import dropout, fast_dropout
-from .graph import GRAPHS, ContextGraph, build_graph, num_relations
+from .graph import GRAPHS, ContextGraph, build_graph, flat_node_ids, num_relations
 from .layers import GroupedRGCNConv, WeightedRGCNConv, init_relation_weights_
 from .parts import ContextModel, Part
 
@@ -60,57 +60,6 @@ class BiLSTMContext(ContextModel):
         return self.dense(out[utterance_mask])
 
 
-def packed_encoder_layer(
-    layer: nn.TransformerEncoderLayer,
-    x: torch.Tensor,
-    mask: torch.Tensor,
-    drop=dropout,
-    dtype: torch.dtype | None = None,
-) -> torch.Tensor:
-    """One post-norm nn.TransformerEncoderLayer (ReLU) on the real positions only.
-
-    x: [N, D] real positions of a padded [B, T] batch whose bool mask [B, T] selects them.
-    Equals `layer(padded, src_key_padding_mask=~mask)[mask]`, but the projections and the
-    feed-forward (most of the FLOPs) run on N rows instead of B * T; only the attention scores
-    use the padded layout. Uses the layer's own parameters; `drop(x, p, training)` is the
-    dropout (default: `dropout`, PyTorch's own masks). `dtype` (e.g. bfloat16; default x's):
-    the matrix products, the attention and the feed-forward's hidden layer run in it, with
-    weights cast on the way in; the residual stream and the normalisations stay in x's dtype.
-    x may have rows beyond the mask's N (padding, `encode_rows`): they pass through the
-    projections and are left out of the attention; the output has as many rows as x.
-    """
-
-    def low(t: torch.Tensor) -> torch.Tensor:
-        return t if dtype is None else t.to(dtype)
-
-    attn = layer.self_attn
-    heads, dim = attn.num_heads, x.shape[-1]
-    b, t = mask.shape
-    projected = nn.functional.linear(low(x), low(attn.in_proj_weight), low(attn.in_proj_bias))
-    real = int(mask.sum())
-    qkv = projected.new_zeros(b, t, 3 * dim).index_put((mask,), projected[:real])
-    q, k, v = qkv.view(b, t, 3, heads, dim // heads).permute(2, 0, 3, 1, 4)
-    p = attn.dropout if layer.training else 0.0
-    out = attention(q, k, v, mask[:, None, None, :], p, drop)
-    out = out.transpose(1, 2).reshape(b, t, dim)[mask]
-    if x.shape[0] > real:
-        out = nn.functional.pad(out, (0, 0, 0, x.shape[0] - real))
-    out = nn.functional.linear(out, low(attn.out_proj.weight), low(attn.out_proj.bias))
-    x = layer.norm1(x + drop(out, layer.dropout1.p, layer.training))
-    hidden = nn.functional.linear(low(x), low(layer.linear1.weight), low(layer.linear1.bias))
-    hidden = drop(layer.activation(hidden), layer.dropout.p, layer.training)
-    out = nn.functional.linear(hidden, low(layer.linear2.weight), low(layer.linear2.bias))
-    return layer.norm2(x + drop(out, layer.dropout2.p, layer.training))
-
-
-def encode_rows(n: int) -> int:
-    """n rounded up to 8 steps per octave (..., 1024, 1152, ..., 1792, 2048, 2304, ...; at most
-    12.5% more): bfloat16 products go through oneDNN, which builds a kernel per matrix shape
-    (~7 ms each, a dozen per layer), so `fast` pads the rows to few distinct sizes."""
-    step = 1 << max((n - 1).bit_length() - 4, 0)
-    return -(-n // step) * step
-
-
 def attention(q, k, v, mask: torch.Tensor, dropout_p: float = 0.0, drop=dropout) -> torch.Tensor:
     """`F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)`, bit for bit.
 
@@ -130,6 +79,104 @@ def attention(q, k, v, mask: torch.Tensor, dropout_p: float = 0.0, drop=dropout)
     # _safe_softmax equals the plain softmax, which skips its check for such rows
     weights = torch.softmax(torch.matmul(q * scale, k.transpose(-2, -1) * scale) + bias, -1)
     return torch.matmul(drop(weights, dropout_p), v)
+
+
+def fast_attention(q, k, v, mask: torch.Tensor, dropout_p: float = 0.0, drop=fast_dropout):
+    """`attention` with q scaled once by 1/sqrt(E) (not q and k by its square root each) and
+    `fast_dropout`'s masks: the same function, other rounding (COGMEN's `fast`)."""
+    if not dropout_p or q.device.type != "cpu":
+        return attention(q, k, v, mask, dropout_p, drop)
+    bias = torch.zeros(mask.shape, dtype=q.dtype).masked_fill(~mask, -math.inf)
+    scores = torch.matmul(q * (1.0 / math.sqrt(q.shape[-1])), k.transpose(-2, -1))
+    return torch.matmul(drop(torch.softmax(scores + bias, -1), dropout_p), v)
+
+
+class AttentionBlock(NamedTuple):
+    """Dialogues whose self-attention runs as one padded batch: their rows of the packed input
+    are `start` .. `start + rows` (dialogue by dialogue), `mask` bool [b, t] selects them."""
+
+    start: int
+    rows: int
+    mask: torch.Tensor
+
+
+def attention_blocks(lengths: torch.Tensor, multiple: int = 1, fill: float = 0.0):
+    """Split dialogues into `AttentionBlock`s: lengths int64 [B] (utterances, longest first).
+
+    Each block is padded to its first dialogue's length rounded up to `multiple`; a dialogue
+    starts a new block when it would fill less than `fill` of the current block's length
+    (fill 0: one block for all). Attention costs length x padded length per dialogue, so
+    grouping similar lengths skips most of the padding's work.
+    """
+    sizes = lengths.tolist()
+    blocks, start, first = [], 0, 0
+    for i in range(1, len(sizes) + 1):
+        padded = -(-sizes[first] // multiple) * multiple
+        if i == len(sizes) or sizes[i] < fill * padded:
+            group = lengths[first:i]
+            mask = torch.arange(padded, device=lengths.device) < group[:, None]
+            blocks.append(AttentionBlock(start, sum(sizes[first:i]), mask))
+            start, first = start + blocks[-1].rows, i
+    return blocks
+
+
+def packed_encoder_layer(
+    layer: nn.TransformerEncoderLayer,
+    x: torch.Tensor,
+    mask: torch.Tensor | list[AttentionBlock],
+    drop=dropout,
+    dtype: torch.dtype | None = None,
+    attend=attention,
+) -> torch.Tensor:
+    """One post-norm nn.TransformerEncoderLayer (ReLU) on the real positions only.
+
+    x: [N, D] real positions of a padded [B, T] batch whose bool mask [B, T] selects them.
+    Equals `layer(padded, src_key_padding_mask=~mask)[mask]`, but the projections and the
+    feed-forward (most of the FLOPs) run on N rows instead of B * T; only the attention scores
+    use the padded layout. `mask` may instead be `AttentionBlock`s covering x's rows in order
+    (`attention_blocks`): each block's attention runs padded to its own length. Uses the
+    layer's own parameters; `drop(x, p, training)` is the dropout (default: `dropout`,
+    PyTorch's own masks) and `attend` the attention (default: `attention`). `dtype` (e.g.
+    bfloat16; default x's): the matrix products, the attention and the feed-forward's hidden
+    layer run in it, with weights cast on the way in; the residual stream and the
+    normalisations stay in x's dtype. x may have rows beyond the mask's N (padding,
+    `encode_rows`): they pass through the projections and are left out of the attention; the
+    output has as many rows as x.
+    """
+
+    def low(t: torch.Tensor) -> torch.Tensor:
+        return t if dtype is None else t.to(dtype)
+
+    attn = layer.self_attn
+    heads, dim = attn.num_heads, x.shape[-1]
+    if isinstance(mask, torch.Tensor):
+        mask = [AttentionBlock(0, int(mask.sum()), mask)]
+    projected = nn.functional.linear(low(x), low(attn.in_proj_weight), low(attn.in_proj_bias))
+    p = attn.dropout if layer.training else 0.0
+    outs = []
+    for start, rows, block in mask:
+        b, t = block.shape
+        qkv = projected.new_zeros(b, t, 3 * dim).index_put((block,), projected[start:][:rows])
+        q, k, v = qkv.view(b, t, 3, heads, dim // heads).permute(2, 0, 3, 1, 4)
+        out = attend(q, k, v, block[:, None, None, :], p, drop)
+        outs.append(out.transpose(1, 2).reshape(b, t, dim)[block])
+    out = outs[0] if len(outs) == 1 else torch.cat(outs)
+    if x.shape[0] > out.shape[0]:
+        out = nn.functional.pad(out, (0, 0, 0, x.shape[0] - out.shape[0]))
+    out = nn.functional.linear(out, low(attn.out_proj.weight), low(attn.out_proj.bias))
+    x = layer.norm1(x + drop(out, layer.dropout1.p, layer.training))
+    hidden = nn.functional.linear(low(x), low(layer.linear1.weight), low(layer.linear1.bias))
+    hidden = drop(layer.activation(hidden), layer.dropout.p, layer.training)
+    out = nn.functional.linear(hidden, low(layer.linear2.weight), low(layer.linear2.bias))
+    return layer.norm2(x + drop(out, layer.dropout2.p, layer.training))
+
+
+def encode_rows(n: int) -> int:
+    """n rounded up to 16 steps per octave (..., 1024, 1088, ..., 1984, 2048, 2176, ...; at most
+    6.25% more): bfloat16 products go through oneDNN, which builds a kernel per matrix shape
+    (a few ms each, a dozen per layer), so `fast` pads the rows to few distinct sizes."""
+    step = 1 << max((n - 1).bit_length() - 5, 0)
+    return -(-n // step) * step
 
 
 def cogmen_num_heads(dim: int) -> int:
@@ -181,6 +228,7 @@ class COGMENContext(ContextModel):
     """
 
     uses_speakers = True
+    ATTENTION_FILL = 0.6  # `fast`: a dialogue filling less of its block starts the next one
 
     def __init__(
         self,
@@ -244,14 +292,22 @@ class COGMENContext(ContextModel):
             for layer in self.transformer.layers:
                 h = packed_encoder_layer(layer, h, utterance_mask)
             return h
-        # few distinct shapes for oneDNN (`encode_rows`): padded rows, and the dialogue
-        # length T padded to a multiple of 16 with masked-out positions
-        n, length = h.shape[0], utterance_mask.shape[1]
-        mask = nn.functional.pad(utterance_mask, (0, -length % 16))
+        # dialogues longest first, in blocks of similar length, each block's attention padded
+        # to its own length (a multiple of 16: few distinct shapes for oneDNN); the rows padded
+        # to `encode_rows`. Back to the batch's order at the end.
+        lengths = utterance_mask.sum(1)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        flat_ids = flat_node_ids(utterance_mask)[order]
+        by_length = flat_ids[flat_ids >= 0]  # the flat id of each row, longest dialogue first
+        h = x[order][utterance_mask[order]]
+        blocks = attention_blocks(lengths[order], 16, self.ATTENTION_FILL)
+        n = h.shape[0]
         h = nn.functional.pad(h, (0, 0, 0, encode_rows(n) - n))
         for layer in self.transformer.layers:
-            h = packed_encoder_layer(layer, h, mask, fast_dropout, torch.bfloat16)
-        return h[:n]
+            h = packed_encoder_layer(
+                layer, h, blocks, fast_dropout, torch.bfloat16, fast_attention
+            )
+        return h[:n].index_select(0, torch.argsort(by_length))
 
     def forward(self, x, utterance_mask, speakers):
         nodes = self.project(self.encode(x, utterance_mask))
