@@ -40,6 +40,7 @@ from ..eval.predict import evaluate, predict
 from ..io import atomic_write, folder_lock, write_json
 from ..models import build_model
 from ..models.parts import FitContext
+from .allocator import keep_freed_memory
 from .checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from .data import Batches, dataset_for, modalities_for, require_labels, standardizer
 from .finite import check_loss, check_split_loss
@@ -84,6 +85,7 @@ def seed_everything(seed: int, threads: int, device: torch.device | None = None)
     # to 1024 by default; batches of varying size grew the memory ~0.1 GB per epoch. Read when
     # oneDNN builds its first kernel, so set before the first forward.
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "256")
+    keep_freed_memory()  # no page faults for each step's tensors (allocator.py)
     if device is not None and device.type == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts
         torch.use_deterministic_algorithms(True, warn_only=True)
