@@ -137,3 +137,18 @@ def test_raw_corruption_plugs_into_the_feature_transform_hook(speech):
     assert clean.shape == noisy.shape == (2, 88)
     assert not np.allclose(clean, noisy)
     np.testing.assert_array_equal(noisy, extract_audio(files[:2], transform=noise))
+
+
+def test_a_runs_raw_cells_extract_its_own_features_through_its_text_template(monkeypatch):
+    """The fusion agent's weight plots and `eval --noise` read raw cells the same way: the
+    config's extracted (not shipped) features, under its text template."""
+    from affectrl.noise import grid
+
+    calls = []
+    monkeypatch.setattr(grid, "raw_cell_batches", lambda *args, **kw: calls.append((args, kw)))
+    template = {"name": "context", "past": 2}
+    config = {"features": {"text": "minilm", "audio": "shipped"}, "text_template": template}
+    grid.run_raw_cell_batches("dataset", "test", config)
+    assert calls == [(("dataset", "test", {"text": "minilm"}), {"text_template": template})]
+    assert grid.run_raw_cell_batches("dataset", "test", {"features": {"audio": "shipped"}}) is None
+    assert len(calls) == 1

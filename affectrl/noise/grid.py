@@ -136,6 +136,16 @@ def raw_cell_batches(
     return batches
 
 
+def run_raw_cell_batches(dataset: DialogueDataset, split: str, config: dict) -> RawBatches | None:
+    """`raw_cell_batches` for a run's config: its `features:` that are extracted (not
+    "shipped") re-extracted under its `text_template`; None when it extracts none (shipped
+    features have no media to corrupt)."""
+    media = {m: e for m, e in (config.get("features") or {}).items() if e != "shipped"}
+    if not media:
+        return None
+    return raw_cell_batches(dataset, split, media, text_template=config.get("text_template"))
+
+
 def _report_raw(batch: DialogueBatch, cell: Cell) -> None:
     """Attach the raw cell's severity and value to the batch's corruption report, in place."""
     from .feature import empty_report

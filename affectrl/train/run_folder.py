@@ -234,20 +234,18 @@ def grid_run(
     """A finished run's model on every cell of the noise grid `grid` over `split`; the table,
     JSON and plot are written into the folder as robustness_<grid>.*. seed: of the corruptions
     (None: the run's own seed, as the benchmarks do); progress: a bar over the cells. Raw-level
-    cells re-extract the run's `features:` from the corrupted media (`raw_cell_batches`). A
+    cells re-extract the run's `features:` from the corrupted media (`run_raw_cell_batches`). A
     cross-validated seed runs the grid on each fold's test split (table and JSON in the fold
     folders) and pools each cell over the folds: accuracy over all their utterances, weighted
     F1 as the folds' mean weighted by their utterances. device: as in `load_run` (corruptions
     run on the CPU)."""
-    from ..noise.grid import raw_cell_batches, run_grid, write_grid
+    from ..noise.grid import run_grid, run_raw_cell_batches, write_grid
 
     folds = cv_fold_dirs(seed_dir)
     tables = []
     for d in folds or [Path(seed_dir)]:
         run = load_run(d, device)
-        media = {m: e for m, e in (run.config.get("features") or {}).items() if e != "shipped"}
-        template = run.config.get("text_template")
-        raw = raw_cell_batches(run.dataset, split, media, text_template=template) if media else None
+        raw = run_raw_cell_batches(run.dataset, split, run.config)
         corruption_seed = run.seed if seed is None else seed
         table = run_grid(
             run.logits, run.dataset, split, grid, corruption_seed, progress=progress, raw=raw

@@ -137,8 +137,6 @@ class AgentFusion(WeightedFusion):
             from .stage import run_agent_stage
 
             settings = replace(settings, seed=int(fit.config["seed"]))
-            features = fit.config.get("features") or {}
-            extracted = {m: e for m, e in features.items() if e != "shipped"}
             out["agent"] = run_agent_stage(
                 model,
                 fit.dataset,
@@ -147,7 +145,6 @@ class AgentFusion(WeightedFusion):
                 fit.run_dir,
                 fit.writer,
                 fit.progress,
-                extracted,
                 fit.config,
                 fit.train_run,
             )

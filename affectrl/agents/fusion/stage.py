@@ -93,16 +93,15 @@ def run_agent_stage(
     run_dir: Path,
     writer=None,
     progress: bool = True,
-    extracted: dict[str, str] | None = None,
     config: dict | None = None,
     train_run=None,
 ) -> dict:
     """Fit the quality estimator, train the policy by PPO (with `agent.cross_fit`, on the
     held-out copies of `cross_fitted`, which need the run's resolved `config` and
     `train_run`), then (joint_iterations > 0) fine-tune the backbone under it; leaves the
-    fusion in policy mode. Returns the stage's metrics. extracted: the run's extracted features
-    (modality -> encoder), whose raw-level grid cells the weight plots then include."""
-    from ...noise.grid import raw_cell_batches
+    fusion in policy mode. Returns the stage's metrics. The weight plots include the grid's
+    raw-level cells when `config` extracts features (`run_raw_cell_batches`)."""
+    from ...noise.grid import run_raw_cell_batches
     from .plots import write_fusion_plots
     from .quality import QualityEstimator
     from .trainer import fine_tune_jointly, train_fusion_agent
@@ -129,7 +128,7 @@ def run_agent_stage(
         if settings.joint_iterations > 0
         else []
     )
-    raw = raw_cell_batches(ds, "test", extracted) if extracted else None
+    raw = run_raw_cell_batches(ds, "test", config) if config is not None else None
     write_fusion_plots(
         model, ds, run_dir, settings.plot_grid, transform=train_batches.transform, raw=raw
     )
